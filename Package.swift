@@ -1,0 +1,119 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "hoist",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Hoist", targets: ["Hoist"]),
+        .library(name: "HoistCore", targets: ["HoistCore"]),
+        .library(name: "HoistDaemon", targets: ["HoistDaemon"]),
+        .library(name: "HoistClient", targets: ["HoistClient"]),
+        .executable(name: "hoist", targets: ["hoist"]),
+        .executable(name: "hoist-demo", targets: ["HoistDemo"]),
+        .executable(name: "hoist-bench", targets: ["HoistBenchmark"]),
+        .executable(name: "hoist-test-app", targets: ["HoistTestApp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // Function table, payload codec, wire frames, shared models. No HTTP, no daemon:
+        // the worker, the daemon and (later) the Lambda bootstrap all build on it.
+        .target(
+            name: "HoistCore",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // The worker role: serves an app's functions to the daemon over a Unix socket.
+        .target(
+            name: "HoistWorker",
+            dependencies: [
+                "HoistCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon: HTTP server, app store, worker supervision, routing.
+        .target(
+            name: "HoistDaemon",
+            dependencies: [
+                "HoistCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Talking to a daemon: calls, deploys, starting the local daemon.
+        .target(
+            name: "HoistClient",
+            dependencies: [
+                "HoistCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The public API: Function, System, Env, HoistApp.
+        .target(
+            name: "Hoist",
+            dependencies: ["HoistCore", "HoistWorker", "HoistDaemon", "HoistClient"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HoistCLI",
+            dependencies: [
+                "HoistCore", "HoistClient", "HoistDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "hoist", dependencies: ["HoistCLI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "HoistBenchmark",
+            dependencies: ["Hoist", "HoistClient"],
+            path: "Sources/HoistBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "HoistDemo", dependencies: ["Hoist"], path: "Examples/Demo", swiftSettings: swiftSettings),
+        // The app the end-to-end tests deploy; built before `swift test` by scripts/test.
+        .executableTarget(name: "HoistTestApp", dependencies: ["Hoist"], path: "Tests/Fixtures/TestApp", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HoistCoreTests",
+            dependencies: ["HoistCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HoistEndToEndTests",
+            dependencies: [
+                "HoistClient", "HoistCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,94 @@
+import Foundation
+import HoistClient
+import HoistCore
+import NIOCore
+
+/// A function deployed to a system: calling it runs it there and returns the typed result.
+///
+/// ```swift
+/// let remote = try await summer.to(.local)
+/// let sum = try await remote(1, 2)          // Int, checked by the compiler
+/// print(remote.endpoint)                    // http://127.0.0.1:32300/demo/summer
+/// ```
+///
+/// What the function prints while it runs is printed here, prefixed with its name; use
+/// ``quiet()`` to turn that off. A thrown error arrives as ``RemoteError``; failures of the
+/// machinery (a crashed worker, bad arguments) as ``HoistError``.
+public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Sendable {
+    public let function: Function<repeat each Arg, Result>
+    /// The app the function belongs to on the system.
+    public let app: String
+    public let system: System
+    /// Whether the function's output is streamed back and printed here.
+    public private(set) var streamsOutput = true
+    let client: DaemonClient
+
+    init(function: Function<repeat each Arg, Result>, app: String, system: System, client: DaemonClient) {
+        self.function = function
+        self.app = app
+        self.system = system
+        self.client = client
+    }
+
+    /// The function's HTTP endpoint: `POST` a JSON body to call it.
+    public var endpoint: URL {
+        URL(string: "\(client.baseURL)/\(app)/\(function.name)")!
+    }
+
+    /// Runs the function on the system.
+    public func callAsFunction(_ args: repeat each Arg) async throws -> Result {
+        let body = try function.encodeArguments(repeat each args)
+        let printer = streamsOutput ? OutputPrinter(function: function.name) : nil
+        var output: DaemonClient.OutputHandler?
+        if let printer {
+            output = { kind, bytes in printer.write(kind, bytes) }
+        }
+        let name = function.name
+        let result: ByteBuffer
+        do {
+            result = try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), output: output)
+        } catch {
+            printer?.flush()
+            throw error
+        }
+        printer?.flush()
+        return try function.decodeResult(Data(result.readableBytesView))
+    }
+
+    /// The same function with its output left on the system (in `hoist logs`) instead of printed here.
+    public func quiet(_ quiet: Bool = true) -> Self {
+        var copy = self
+        copy.streamsOutput = !quiet
+        return copy
+    }
+}
+
+extension Function {
+    /// Deploys the app this function belongs to onto `system` and returns the function bound there.
+    ///
+    /// The deploy unit is the running executable: nothing is rebuilt, and deploying the same
+    /// binary with the same env again only checks a hash.
+    ///
+    /// ```swift
+    /// let remote = try await summer.to(.local, env: Env(replicas: 2))
+    /// ```
+    public func to(_ system: System, env: Env = .default) async throws -> RemoteFunction<repeat each Arg, Result> {
+        let app = try HoistRuntime.app(for: name)
+        try env.validate()
+        var secretValues: [String: String] = [:]
+        for secret in env.secrets {
+            guard let value = ProcessInfo.processInfo.environment[secret] else {
+                throw HoistError(.invalidConfiguration, "Env '\(env.name)' needs secret \(secret), which is not set in this process's environment; export it before running")
+            }
+            secretValues[secret] = value
+        }
+        let client = try await system.connect()
+        let executable = ProcessSupport.executablePath
+        let sha = try ExecutableHash.sha256(of: executable)
+        _ = try await client.deploy(
+            app: app.name,
+            request: DaemonAPI.DeployRequest(sha256: sha, executablePath: executable, env: env, secretValues: secretValues)
+        )
+        return RemoteFunction(function: self, app: app.name, system: system, client: client)
+    }
+}

@@ -1,0 +1,41 @@
+import HoistClient
+import HoistCore
+
+/// Where a function runs.
+///
+/// ```swift
+/// let remote = try await summer.to(.local)              // the daemon on this machine
+/// let other = try await summer.to(.local(port: 32400))  // another local daemon
+/// ```
+public struct System: Sendable, CustomStringConvertible {
+    enum Kind: Sendable {
+        case local(port: Int, home: HoistHome)
+    }
+
+    let kind: Kind
+
+    /// The daemon on this machine, at `HOIST_PORT` (default 32300) with home `HOIST_HOME`
+    /// (default `~/.hoist`). It is started on first use.
+    public static var local: System {
+        System(kind: .local(port: HoistEnvironment.localPort, home: .current))
+    }
+
+    /// A daemon on this machine with its own port and, optionally, its own home directory.
+    public static func local(port: Int, home: String? = nil) -> System {
+        System(kind: .local(port: port, home: home.map(HoistHome.init) ?? .current))
+    }
+
+    public var description: String {
+        switch kind {
+        case let .local(port, _): return "local daemon (127.0.0.1:\(port))"
+        }
+    }
+
+    /// A client for the system's daemon, started if need be.
+    func connect() async throws -> DaemonClient {
+        switch kind {
+        case let .local(port, home):
+            return try await LocalDaemon.ensureRunning(home: home, port: port)
+        }
+    }
+}

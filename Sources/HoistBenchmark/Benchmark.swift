@@ -1,0 +1,121 @@
+import Foundation
+import Hoist
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The function measured: as small as a call gets, so the figures are Hoist's own cost.
+let add = Function("add") { (a: Int, b: Int) in a + b }
+
+/// `hoist-bench`: Hoist's speed figures on this machine, in a release build:
+///
+///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C]
+///
+/// It starts a daemon of its own (a private home and port), deploys itself, measures, and
+/// stops that daemon. Figures, not assertions: compare runs on the same machine.
+@main
+struct HoistBench: HoistApp {
+    static let name = "bench"
+    static let functions: [any HoistFunction] = [add]
+
+    static func run() async throws {
+        let options = Options(CommandLine.arguments.dropFirst())
+        let home = NSTemporaryDirectory() + "hoist-bench-\(getpid())"
+        let port = 32390
+        let system = System.local(port: port, home: home)
+        defer { stopDaemon(home: home) }
+
+        print("Hoist \(HoistVersion.current) benchmark — \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        let firstDeploy = ContinuousClock.now
+        let remote = try await add.to(system, env: Env(replicas: options.replicas)).quiet()
+        print(row("first deploy (starts the daemon, copies the binary)", ms(ContinuousClock.now - firstDeploy)))
+
+        for i in 0..<500 { _ = try await remote(i, 1) }
+
+        var latencies: [Duration] = []
+        latencies.reserveCapacity(options.calls)
+        for i in 0..<options.calls {
+            let start = ContinuousClock.now
+            let sum = try await remote(i, 1)
+            latencies.append(ContinuousClock.now - start)
+            precondition(sum == i + 1)
+        }
+        latencies.sort()
+        print(row("call latency, 1 caller, p50", ms(latencies[latencies.count / 2])))
+        print(row("call latency, 1 caller, p99", ms(latencies[latencies.count * 99 / 100])))
+
+        let throughput = try await callsPerSecond(remote, callers: options.callers, seconds: options.seconds)
+        print(row("calls per second, \(options.callers) callers, \(options.replicas) workers", String(format: "%.0f", throughput)))
+
+        var redeploys: [Duration] = []
+        for _ in 0..<20 {
+            let start = ContinuousClock.now
+            _ = try await add.to(system, env: Env(replicas: options.replicas))
+            redeploys.append(ContinuousClock.now - start)
+        }
+        redeploys.sort()
+        print(row("unchanged redeploy, median of 20", ms(redeploys[redeploys.count / 2])))
+    }
+
+    static func callsPerSecond(_ remote: RemoteFunction<Int, Int, Int>, callers: Int, seconds: Double) async throws -> Double {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        let start = ContinuousClock.now
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for caller in 0..<callers {
+                group.addTask {
+                    var done = 0
+                    while ContinuousClock.now < deadline {
+                        _ = try await remote(caller, done)
+                        done += 1
+                    }
+                    return done
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let elapsed = ContinuousClock.now - start
+        return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    static func stopDaemon(home: String) {
+        // Only the daemon this run started, found by its pid file.
+        if let text = try? String(contentsOfFile: home + "/daemon.pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(pid, SIGTERM)
+            for _ in 0..<300 where ProcessSupport.isAlive(pid) { usleep(10_000) }
+        }
+        try? FileManager.default.removeItem(atPath: home)
+    }
+
+    static func ms(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        return String(format: "%.3f ms", value)
+    }
+
+    static func row(_ label: String, _ value: String) -> String {
+        label.padding(toLength: 58, withPad: " ", startingAt: 0) + value
+    }
+}
+
+struct Options {
+    var calls = 5000
+    var seconds = 3.0
+    var callers = 32
+    var replicas = 2
+
+    init(_ arguments: ArraySlice<String>) {
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            let value = iterator.next()
+            switch argument {
+            case "--calls": calls = value.flatMap(Int.init) ?? calls
+            case "--seconds": seconds = value.flatMap(Double.init) ?? seconds
+            case "--callers": callers = value.flatMap(Int.init) ?? callers
+            case "--replicas": replicas = value.flatMap(Int.init) ?? replicas
+            default:
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R\n".utf8))
+                exit(64)
+            }
+        }
+    }
+}

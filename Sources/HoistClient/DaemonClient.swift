@@ -1,0 +1,139 @@
+import AsyncHTTPClient
+import Foundation
+import HoistCore
+import NIOCore
+import NIOHTTP1
+
+/// Talks to one Hoist daemon over HTTP: calls, deploys, listings.
+///
+/// ```swift
+/// let daemon = DaemonClient(baseURL: "http://127.0.0.1:32300")
+/// let result = try await daemon.call(app: "demo", function: "summer", body: ByteBuffer(string: "[1,2]"))
+/// ```
+public struct DaemonClient: Sendable {
+    public let baseURL: String
+    private let http: HTTPClient
+
+    public init(baseURL: String, http: HTTPClient = .shared) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.http = http
+    }
+
+    /// The local daemon at `HOIST_PORT` (default 32300).
+    public static var local: DaemonClient {
+        DaemonClient(baseURL: "http://127.0.0.1:\(HoistEnvironment.localPort)")
+    }
+
+    /// Output of a call as it arrives: which stream and the bytes.
+    public typealias OutputHandler = @Sendable (CallStream.Kind, ByteBuffer) -> Void
+
+    /// Calls a function with a JSON body and returns the result's JSON.
+    ///
+    /// With an `output` handler the daemon streams what the function prints while it runs;
+    /// without one, only the result comes back (as for any HTTP caller).
+    /// Throws ``RemoteError`` when the function threw and ``HoistError`` for anything else.
+    public func call(app: String, function: String, body: ByteBuffer, output: OutputHandler? = nil, timeout: TimeAmount = .hours(24)) async throws -> ByteBuffer {
+        var request = HTTPClientRequest(url: "\(baseURL)/\(app)/\(function)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if output != nil { request.headers.add(name: "Accept", value: CallStream.mediaType) }
+        request.body = .bytes(body)
+        let response = try await execute(request, timeout: timeout)
+        if output == nil || response.status != .ok {
+            let payload = try await response.body.collect(upTo: Int.max)
+            guard response.status == .ok else { throw Self.failure(status: response.status, body: payload) }
+            return payload
+        }
+        var parser = CallStream.Parser()
+        for try await chunk in response.body {
+            for record in try parser.append(chunk) {
+                switch record.kind {
+                case .stdout, .stderr: output?(record.kind, record.bytes)
+                case .result: return record.bytes
+                case .failure:
+                    let failure = try JSONDecoder().decode(CallFailure.self, from: Data(record.bytes.readableBytesView))
+                    throw failure.error
+                }
+            }
+        }
+        throw HoistError(.badResponse, "the daemon at \(baseURL) ended the call to \(app)/\(function) without a result; see `hoist logs \(app)`")
+    }
+
+    public func health(timeout: TimeAmount = .seconds(5)) async throws -> DaemonAPI.Health {
+        try await get("/_hoist/health", as: DaemonAPI.Health.self, timeout: timeout)
+    }
+
+    public func apps() async throws -> [DaemonAPI.AppInfo] {
+        try await get("/_hoist/apps", as: DaemonAPI.Listing.self).apps
+    }
+
+    public func deploy(app: String, request deploy: DaemonAPI.DeployRequest) async throws -> DaemonAPI.DeployResponse {
+        var request = HTTPClientRequest(url: "\(baseURL)/_hoist/apps/\(app)/deploy")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(deploy)))
+        return try await decode(DaemonAPI.DeployResponse.self, from: try await execute(request, timeout: .minutes(10)))
+    }
+
+    public func remove(app: String) async throws {
+        var request = HTTPClientRequest(url: "\(baseURL)/_hoist/apps/\(app)")
+        request.method = .DELETE
+        let response = try await execute(request, timeout: .minutes(2))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status.code < 300 else { throw Self.failure(status: response.status, body: body) }
+    }
+
+    public func logs(app: String, bytes: Int = 65536) async throws -> String {
+        let request = HTTPClientRequest(url: "\(baseURL)/_hoist/apps/\(app)/logs?bytes=\(bytes)")
+        let response = try await execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        guard response.status == .ok else { throw Self.failure(status: response.status, body: body) }
+        return String(buffer: body)
+    }
+
+    /// A raw GET for listings and documents (`/`, `/openapi.json`).
+    public func getJSON(_ path: String) async throws -> ByteBuffer {
+        let response = try await execute(HTTPClientRequest(url: baseURL + path), timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        guard response.status == .ok else { throw Self.failure(status: response.status, body: body) }
+        return body
+    }
+
+    private func get<T: Decodable>(_ path: String, as type: T.Type, timeout: TimeAmount = .seconds(30)) async throws -> T {
+        try await decode(type, from: try await execute(HTTPClientRequest(url: baseURL + path), timeout: timeout))
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, from response: HTTPClientResponse) async throws -> T {
+        let body = try await response.body.collect(upTo: 64 << 20)
+        guard response.status == .ok else { throw Self.failure(status: response.status, body: body) }
+        do {
+            return try JSONDecoder().decode(type, from: Data(body.readableBytesView))
+        } catch {
+            throw HoistError(.badResponse, "the daemon at \(baseURL) sent an answer that is not a \(T.self): \(error)")
+        }
+    }
+
+    private func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        do {
+            return try await http.execute(request, timeout: timeout)
+        } catch let error as HTTPClientError where error == .connectTimeout || error == .remoteConnectionClosed {
+            throw HoistError(.daemonUnavailable, "the Hoist daemon at \(baseURL) did not answer (\(error)); start it with `hoist daemon start`")
+        } catch let error as HTTPClientError {
+            throw error
+        } catch {
+            if "\(error)".contains("onnection refused") || "\(error)".contains("connect") {
+                throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at \(baseURL); start one with `hoist daemon start`")
+            }
+            throw error
+        }
+    }
+
+    /// Turns an error response into the error the caller should see.
+    static func failure(status: HTTPResponseStatus, body: ByteBuffer) -> any Error {
+        if let envelope = try? JSONDecoder().decode(CallFailure.Envelope.self, from: Data(body.readableBytesView)) {
+            return envelope.error.error
+        }
+        let text = String(buffer: body).prefix(500)
+        return HoistError(.badResponse, "the daemon answered \(status.code) \(status.reasonPhrase): \(text)")
+    }
+}

@@ -1,0 +1,56 @@
+import Crypto
+import Foundation
+import HoistCore
+
+/// SHA-256 of executables, remembered by path, size, modification time and inode so that an
+/// unchanged redeploy does not read a large binary again.
+public enum ExecutableHash {
+    private struct Key: Codable, Hashable {
+        var path: String
+        var size: UInt64
+        var modified: Double
+        var inode: UInt64
+    }
+    private struct Cache: Codable {
+        var entries: [String: String] = [:]
+    }
+
+    public static func sha256(of path: String, cacheFile: String? = HoistHome.current.hashCacheFile) throws -> String {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        let key = Key(
+            path: path,
+            size: (attributes[.size] as? NSNumber)?.uint64Value ?? 0,
+            modified: (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0,
+            inode: (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+        )
+        let keyString = "\(key.path)|\(key.size)|\(key.modified)|\(key.inode)"
+        var cache = Cache()
+        if let cacheFile, let data = FileManager.default.contents(atPath: cacheFile), let loaded = try? JSONDecoder().decode(Cache.self, from: data) {
+            cache = loaded
+            if let hash = cache.entries[keyString] { return hash }
+        }
+        let hash = try computeSHA256(of: path)
+        if let cacheFile {
+            // Keep only the newest entry per path: the cache stays small.
+            cache.entries = cache.entries.filter { !$0.key.hasPrefix(path + "|") }
+            cache.entries[keyString] = hash
+            try? FileManager.default.createDirectory(atPath: (cacheFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            if let data = try? JSONEncoder().encode(cache) {
+                try? data.write(to: URL(fileURLWithPath: cacheFile), options: .atomic)
+            }
+        }
+        return hash
+    }
+
+    public static func computeSHA256(of path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw HoistError(.deployFailed, "cannot read \(path) to hash it")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

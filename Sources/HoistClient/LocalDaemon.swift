@@ -1,0 +1,73 @@
+import Foundation
+import HoistCore
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds or starts the daemon on this machine.
+public enum LocalDaemon {
+    /// Returns a client for the local daemon, starting it first when none answers.
+    ///
+    /// The daemon is started detached (its own session, output to `~/.hoist/logs/daemon.log`)
+    /// from `executable` with `HOIST_ROLE=daemon`: any Hoist-linked binary can be the daemon.
+    public static func ensureRunning(
+        home: HoistHome = .current,
+        port: Int = HoistEnvironment.localPort,
+        executable: String = ProcessSupport.executablePath,
+        arguments: [String] = []
+    ) async throws -> DaemonClient {
+        let client = DaemonClient(baseURL: "http://127.0.0.1:\(port)")
+        if ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)) {
+            try check(health, client: client)
+            return client
+        }
+        try home.prepare()
+        // Two drivers starting at once must not start two daemons.
+        return try await ProcessSupport.withLock(home.root + "/start.lock") {
+            if ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)) {
+                try check(health, client: client)
+                return client
+            }
+            var environment = ProcessInfo.processInfo.environment
+            environment[HoistEnvironment.role] = "daemon"
+            environment[HoistEnvironment.home] = home.root
+            environment[HoistEnvironment.port] = String(port)
+            let pid = try ProcessSupport.spawnDetached(path: executable, arguments: arguments, environment: environment, logPath: home.daemonLog)
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                if ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)) {
+                    try check(health, client: client)
+                    return client
+                }
+                if !ProcessSupport.isAlive(pid) || isZombie(pid) {
+                    throw HoistError(.daemonUnavailable, "the daemon (pid \(pid)) exited during start-up; see \(home.daemonLog)\(tail(home.daemonLog))")
+                }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            throw HoistError(.daemonUnavailable, "the daemon (pid \(pid)) did not answer on port \(port) within 20 s; see \(home.daemonLog)")
+        }
+    }
+
+    private static func check(_ health: DaemonAPI.Health, client: DaemonClient) throws {
+        guard health.protocolVersion == DaemonAPI.protocolVersion else {
+            throw HoistError(
+                .protocolMismatch,
+                "the daemon at \(client.baseURL) (pid \(health.pid), Hoist \(health.version)) speaks protocol \(health.protocolVersion), this program \(DaemonAPI.protocolVersion); restart it with `hoist daemon stop` and run again"
+            )
+        }
+    }
+
+    /// A child that has exited but not been reaped still answers `kill(pid, 0)`.
+    private static func isZombie(_ pid: pid_t) -> Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == pid
+    }
+
+    private static func tail(_ path: String) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
+        let lines = text.split(separator: "\n").suffix(5).joined(separator: "\n")
+        return lines.isEmpty ? "" : ":\n" + lines
+    }
+}

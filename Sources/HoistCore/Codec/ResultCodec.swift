@@ -1,0 +1,45 @@
+import Foundation
+
+/// Encodes and decodes a function's result; `Void` travels as JSON `null`.
+struct ResultCodec<Result: Sendable>: Sendable {
+    let typeName: String
+    let encode: @Sendable (Result) throws -> Data
+    let decode: @Sendable (Data) throws -> Result
+
+    static var void: ResultCodec<Result> {
+        ResultCodec(
+            typeName: "Void",
+            encode: { _ in Data("null".utf8) },
+            decode: { _ in () as! Result }  // only built where Result == Void
+        )
+    }
+}
+
+extension ResultCodec where Result: Codable {
+    static var codable: ResultCodec<Result> {
+        ResultCodec(
+            typeName: String(describing: Result.self),
+            encode: { try JSONCoding.encoder.encode($0) },
+            decode: { data in
+                do {
+                    return try JSONCoding.decoder.decode(Result.self, from: data)
+                } catch {
+                    throw HoistError(
+                        .badResponse,
+                        "the result could not be decoded as \(Result.self): \(ArgumentCodec.describe(error))"
+                    )
+                }
+            }
+        )
+    }
+}
+
+/// Shared coders. JSONEncoder and JSONDecoder are thread-safe for encode and decode calls.
+enum JSONCoding {
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.withoutEscapingSlashes]
+        return e
+    }()
+    static let decoder = JSONDecoder()
+}

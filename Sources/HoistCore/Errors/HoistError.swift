@@ -1,0 +1,74 @@
+/// An error from Hoist's own machinery: what went wrong and, where Hoist knows, how to fix it.
+///
+/// Match on ``code``:
+///
+/// ```swift
+/// do { try await remote(1, 2) }
+/// catch let error as HoistError where error.code == .workerCrashed { … }
+/// ```
+public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The kind of failure.
+    public struct Code: Hashable, Sendable, CustomStringConvertible, Codable {
+        private enum Base: String, Hashable, Sendable, Codable {
+            case badArguments, unknownApp, unknownFunction, bodyTooLarge, workerCrashed
+            case noWorkers, deployFailed, daemonUnavailable, badResponse, invalidName
+            case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The arguments do not fit the function's signature (HTTP 400).
+        public static let badArguments = Code(.badArguments)
+        /// No app of that name is deployed (HTTP 404).
+        public static let unknownApp = Code(.unknownApp)
+        /// The app has no function of that name (HTTP 404).
+        public static let unknownFunction = Code(.unknownFunction)
+        /// The request body is over the daemon's limit (HTTP 413).
+        public static let bodyTooLarge = Code(.bodyTooLarge)
+        /// The worker running the call died (HTTP 502).
+        public static let workerCrashed = Code(.workerCrashed)
+        /// The app has no worker ready to take the call (HTTP 503).
+        public static let noWorkers = Code(.noWorkers)
+        /// A deploy did not produce working workers; the previous version still serves.
+        public static let deployFailed = Code(.deployFailed)
+        /// The daemon could not be reached or started.
+        public static let daemonUnavailable = Code(.daemonUnavailable)
+        /// The other side answered with something Hoist could not understand.
+        public static let badResponse = Code(.badResponse)
+        /// A function or app name breaks the naming rules.
+        public static let invalidName = Code(.invalidName)
+        /// A function was used remotely without being listed in the app.
+        public static let notInApp = Code(.notInApp)
+        /// Two functions of an app share a name.
+        public static let duplicateFunction = Code(.duplicateFunction)
+        /// A setting is out of range or inconsistent.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// Driver and daemon speak different protocol versions.
+        public static let protocolMismatch = Code(.protocolMismatch)
+        /// Something that should not happen; the message says where.
+        public static let internalError = Code(.internalError)
+
+        public var description: String { base.rawValue }
+
+        public init(from decoder: any Decoder) throws {
+            let raw = try decoder.singleValueContainer().decode(String.self)
+            base = Base(rawValue: raw) ?? .internalError
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            try c.encode(base.rawValue)
+        }
+    }
+
+    public let code: Code
+    /// What happened, in a sentence that names the app, function or host involved.
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(message) [\(code)]" }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// An ordinary Swift function with a name, ready to be sent to another system.
+///
+/// Arguments and result are `Codable`, so both sides — compiled from the same source —
+/// agree on the wire format and the compiler checks every call:
+///
+/// ```swift
+/// let summer = Function("summer") { (a: Int, b: Int) in a + b }
+/// try await summer(1, 2)                      // 3, run in this process
+/// let remote = try await summer.to(.local)    // deployed to the local daemon
+/// try await remote(1, 2)                      // 3, run in a worker process
+/// ```
+///
+/// Give parameter names so that HTTP callers may send an object instead of an array:
+///
+/// ```swift
+/// let greet = Function("greet", parameters: "name", "excited") { (name: String, excited: Bool) in
+///     "Hello, \(name)" + (excited ? "!" : ".")
+/// }
+/// // curl -d '{"name":"Ada","excited":true}' http://127.0.0.1:32300/demo/greet
+/// ```
+public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFunction {
+    public let name: String
+    /// Declared parameter names, or empty when none were given.
+    public let parameterNames: [String]
+    let body: @Sendable (repeat each Arg) async throws -> Result
+    let resultCodec: ResultCodec<Result>
+
+    /// Declares a function returning a `Codable` value.
+    ///
+    /// - Parameters:
+    ///   - name: The name it is called by remotely; letters, digits, `-`, `_` and `.`.
+    ///   - parameters: Optional parameter names, one per argument, for callers that send JSON objects.
+    ///   - body: The function itself; it may be `async` and may throw.
+    public init(
+        _ name: String,
+        parameters: String...,
+        body: @escaping @Sendable (repeat each Arg) async throws -> Result
+    ) where Result: Codable {
+        self.name = name
+        self.parameterNames = parameters
+        self.body = body
+        self.resultCodec = .codable
+        Self.checkDeclaration(name: name, parameterNames: parameters)
+    }
+
+    /// Declares a function that returns nothing; remote callers get `null`.
+    public init(
+        _ name: String,
+        parameters: String...,
+        body: @escaping @Sendable (repeat each Arg) async throws -> Void
+    ) where Result == Void {
+        self.name = name
+        self.parameterNames = parameters
+        self.body = body
+        self.resultCodec = .void
+        Self.checkDeclaration(name: name, parameterNames: parameters)
+    }
+
+    /// Runs the function in this process.
+    public func callAsFunction(_ args: repeat each Arg) async throws -> Result {
+        try await body(repeat each args)
+    }
+
+    /// The number of arguments the function takes.
+    public static var arity: Int {
+        var count = 0
+        for _ in repeat (each Arg).self { count += 1 }
+        return count
+    }
+
+    public var descriptor: FunctionDescriptor {
+        var types: [String] = []
+        for type in repeat (each Arg).self { types.append(String(describing: type)) }
+        let params = types.enumerated().map { index, type in
+            FunctionDescriptor.Parameter(
+                name: index < parameterNames.count ? parameterNames[index] : nil,
+                type: type
+            )
+        }
+        return FunctionDescriptor(name: name, parameters: params, result: resultCodec.typeName)
+    }
+
+    public func invoke(json body: Data) async throws -> Data {
+        let args = try ArgumentCodec.decode((repeat each Arg).self, from: body, descriptor: descriptor)
+        let result = try await self.body(repeat each args)
+        return try resultCodec.encode(result)
+    }
+
+    /// Encodes arguments the way ``invoke(json:)`` on the far side decodes them.
+    public func encodeArguments(_ args: repeat each Arg) throws -> Data {
+        try ArgumentCodec.encode(repeat each args)
+    }
+
+    /// Decodes a result produced by ``invoke(json:)``.
+    public func decodeResult(_ data: Data) throws -> Result {
+        try resultCodec.decode(data)
+    }
+
+    private static func checkDeclaration(name: String, parameterNames: [String]) {
+        if let problem = FunctionTable.problem(withName: name) {
+            preconditionFailure("Function(\"\(name)\"): \(problem)")
+        }
+        precondition(
+            parameterNames.isEmpty || parameterNames.count == arity,
+            "Function(\"\(name)\") declares \(parameterNames.count) parameter names for \(arity) arguments: give one name per argument, or none"
+        )
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// A function that Hoist can run somewhere else: it has a name, describes its parameters,
+/// and can be invoked from JSON on the far side.
+///
+/// ``Function`` is the one conforming type users write; the protocol exists so that an app
+/// can list functions of different signatures in one array:
+///
+/// ```swift
+/// static let functions: [any HoistFunction] = [summer, shout]
+/// ```
+public protocol HoistFunction: Sendable {
+    /// The name the function is found by on the far side, and its HTTP route.
+    var name: String { get }
+    /// What callers over HTTP and tools need to know about the signature.
+    var descriptor: FunctionDescriptor { get }
+    /// Decodes the arguments from a JSON request body, runs the body, and encodes the result.
+    ///
+    /// Throws ``ArgumentDecodingError`` when the body does not fit the signature; any other
+    /// error is one the function itself threw.
+    func invoke(json body: Data) async throws -> Data
+}
+
+/// The signature of a function as the daemon, HTTP callers and the OpenAPI document see it.
+public struct FunctionDescriptor: Codable, Sendable, Hashable {
+    /// One declared parameter.
+    public struct Parameter: Codable, Sendable, Hashable {
+        /// The declared name, or `nil` when the function was declared without names.
+        public var name: String?
+        /// The Swift type, as the compiler spells it (`Int`, `[String]`, `Point`).
+        public var type: String
+
+        public init(name: String?, type: String) {
+            self.name = name
+            self.type = type
+        }
+    }
+
+    public var name: String
+    public var parameters: [Parameter]
+    /// The Swift type of the result; `Void` for functions that return nothing.
+    public var result: String
+
+    public init(name: String, parameters: [Parameter], result: String) {
+        self.name = name
+        self.parameters = parameters
+        self.result = result
+    }
+
+    /// `summer(a: Int, b: Int) -> Int`, for error messages.
+    public var signature: String {
+        let params = parameters.map { p in p.name.map { "\($0): \(p.type)" } ?? p.type }
+        return "\(name)(\(params.joined(separator: ", "))) -> \(result)"
+    }
+}

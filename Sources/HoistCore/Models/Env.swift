@@ -1,0 +1,69 @@
+/// What a function needs on the system it runs on: processes, variables, secrets, a directory.
+///
+/// ```swift
+/// let env = Env(name: "prod", environment: ["MODE": "fast"], secrets: ["API_TOKEN"], replicas: 2)
+/// let remote = try await summer.to(.local, env: env)
+/// ```
+///
+/// Swift dependencies come from your own `Package.swift`: the app binary carries them.
+public struct Env: Codable, Sendable, Hashable {
+    /// A name for the environment, shown in listings.
+    public var name: String
+    /// Debian packages the system must have (installed by cluster bootstraps; checked locally).
+    public var systemPackages: [String]
+    /// Shell commands run once per version of this env, before workers start, in ``workingDirectory``.
+    public var setup: [String]
+    /// Environment variables for the workers.
+    public var environment: [String: String]
+    /// Names of secrets: each is read from the caller's environment at deploy time and given to
+    /// the workers as a variable of the same name. Values are never logged and are stored only
+    /// in a mode-0600 file beside the deployed app.
+    public var secrets: [String]
+    /// The workers' working directory; `nil` uses the app's own directory under the Hoist home.
+    public var workingDirectory: String?
+    /// How many worker processes serve the app. Each runs one call at a time, so that what a
+    /// function prints belongs to exactly one call.
+    public var replicas: Int
+
+    public init(
+        name: String = "default",
+        systemPackages: [String] = [],
+        setup: [String] = [],
+        environment: [String: String] = [:],
+        secrets: [String] = [],
+        workingDirectory: String? = nil,
+        replicas: Int = 1
+    ) {
+        self.name = name
+        self.systemPackages = systemPackages
+        self.setup = setup
+        self.environment = environment
+        self.secrets = secrets
+        self.workingDirectory = workingDirectory
+        self.replicas = replicas
+    }
+
+    /// The default: one worker, no extra variables.
+    public static let `default` = Env()
+
+    /// The problems with this env, for a clear error before anything is deployed.
+    public func validate() throws {
+        guard (1...256).contains(replicas) else {
+            throw HoistError(.invalidConfiguration, "Env '\(name)': replicas must be between 1 and 256, got \(replicas)")
+        }
+        for key in environment.keys where !Self.isVariableName(key) {
+            throw HoistError(.invalidConfiguration, "Env '\(name)': '\(key)' is not a valid environment variable name (letters, digits, '_', not starting with a digit)")
+        }
+        for key in secrets where !Self.isVariableName(key) {
+            throw HoistError(.invalidConfiguration, "Env '\(name)': secret '\(key)' is not a valid environment variable name")
+        }
+        if let dir = workingDirectory, !dir.hasPrefix("/") && !dir.hasPrefix("~") {
+            throw HoistError(.invalidConfiguration, "Env '\(name)': workingDirectory must be an absolute path, got '\(dir)'")
+        }
+    }
+
+    static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+    }
+}

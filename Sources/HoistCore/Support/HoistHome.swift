@@ -1,0 +1,65 @@
+import Foundation
+
+/// The directory where a daemon keeps its state (`~/.hoist`, or `HOIST_HOME`), and its layout.
+public struct HoistHome: Sendable, Hashable {
+    public let root: String
+
+    public init(_ root: String) {
+        self.root = root
+    }
+
+    /// `HOIST_HOME`, else `~/.hoist`.
+    public static var current: HoistHome {
+        if let path = ProcessInfo.processInfo.environment["HOIST_HOME"], !path.isEmpty {
+            return HoistHome(path)
+        }
+        return HoistHome(FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".hoist").path)
+    }
+
+    public var daemonPidFile: String { root + "/daemon.pid" }
+    public var daemonLockFile: String { root + "/daemon.lock" }
+    public var daemonLog: String { root + "/logs/daemon.log" }
+    public var logsDirectory: String { root + "/logs" }
+    public var blobsDirectory: String { root + "/blobs" }
+    public var appsDirectory: String { root + "/apps" }
+    public var runDirectory: String { root + "/run" }
+    public var workerSocket: String { root + "/run/workers.sock" }
+    public var hashCacheFile: String { root + "/cache/executable-hashes.json" }
+
+    public func appDirectory(_ app: String) -> String { appsDirectory + "/" + app }
+    public func appLog(_ app: String) -> String { logsDirectory + "/" + app + ".log" }
+    public func blob(_ sha256: String) -> String { blobsDirectory + "/" + sha256 }
+
+    /// Creates the directories, private to the user.
+    public func prepare() throws {
+        for dir in [root, logsDirectory, blobsDirectory, appsDirectory, runDirectory, root + "/cache"] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+    }
+}
+
+/// The environment variables Hoist reads, in one place.
+public enum HoistEnvironment {
+    /// `worker` or `daemon`; unset means the driver (the user's own program).
+    public static let role = "HOIST_ROLE"
+    public static let home = "HOIST_HOME"
+    /// The local daemon's port (default 32300).
+    public static let port = "HOIST_PORT"
+    /// Set for workers by the daemon.
+    public static let workerSocket = "HOIST_WORKER_SOCKET"
+    public static let workerToken = "HOIST_WORKER_TOKEN"
+    public static let appName = "HOIST_APP"
+    public static let appVersion = "HOIST_APP_VERSION"
+    public static let workerIndex = "HOIST_WORKER_INDEX"
+    /// The daemon's request body limit in bytes.
+    public static let maxBodySize = "HOIST_MAX_BODY_BYTES"
+
+    public static let defaultPort = 32300
+
+    public static var localPort: Int {
+        if let text = ProcessInfo.processInfo.environment[port], let value = Int(text), (1...65535).contains(value) {
+            return value
+        }
+        return defaultPort
+    }
+}

@@ -1,0 +1,128 @@
+import NIOCore
+
+/// One message on the Unix-socket channel between the daemon and a worker.
+///
+/// On the wire: a 4-byte big-endian length of what follows, the kind (1 byte), the call id
+/// (8 bytes), then the payload. Many calls are in flight on one channel; the call id ties
+/// output and results to their call.
+public struct WorkerFrame: Sendable {
+    public enum Kind: UInt8, Sendable {
+        /// Worker → daemon, first frame: JSON ``WorkerHello``.
+        case hello = 1
+        /// Daemon → worker: a ``CallRequest``.
+        case call = 2
+        /// Worker → daemon: the result's JSON.
+        case result = 3
+        /// Worker → daemon: JSON ``CallFailure``.
+        case failure = 4
+        /// Worker → daemon: bytes the function wrote to standard output during the call.
+        case stdout = 5
+        /// Worker → daemon: bytes the function wrote to standard error during the call.
+        case stderr = 6
+        /// Daemon → worker: finish the calls you have and exit.
+        case shutdown = 7
+    }
+
+    public var kind: Kind
+    public var callID: UInt64
+    public var payload: ByteBuffer
+
+    public init(kind: Kind, callID: UInt64, payload: ByteBuffer) {
+        self.kind = kind
+        self.callID = callID
+        self.payload = payload
+    }
+
+    /// The largest frame accepted; it bounds memory on a corrupt stream.
+    public static let maximumLength = 1 << 30
+}
+
+/// A call as sent to a worker: the function's name and the request body.
+public struct CallRequest: Sendable {
+    public var function: String
+    /// Whether the caller wants the function's output; when not, output goes only to the app log.
+    public var wantsOutput: Bool
+    public var body: ByteBuffer
+
+    public init(function: String, wantsOutput: Bool, body: ByteBuffer) {
+        self.function = function
+        self.wantsOutput = wantsOutput
+        self.body = body
+    }
+
+    public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 3 + function.utf8.count + body.readableBytes)
+        buffer.writeInteger(UInt16(function.utf8.count))
+        buffer.writeString(function)
+        buffer.writeInteger(UInt8(wantsOutput ? 1 : 0))
+        var body = body
+        buffer.writeBuffer(&body)
+        return buffer
+    }
+
+    public init(decoding buffer: ByteBuffer) throws {
+        var buffer = buffer
+        guard let length = buffer.readInteger(as: UInt16.self),
+              let name = buffer.readString(length: Int(length)),
+              let flags = buffer.readInteger(as: UInt8.self)
+        else { throw HoistError(.badResponse, "a call frame is truncated") }
+        self.function = name
+        self.wantsOutput = flags & 1 != 0
+        self.body = buffer
+    }
+}
+
+/// The first thing a worker says: who it is and what it serves.
+public struct WorkerHello: Codable, Sendable {
+    public var protocolVersion: Int
+    public var token: String
+    public var pid: Int32
+    public var functions: [FunctionDescriptor]
+
+    public init(protocolVersion: Int, token: String, pid: Int32, functions: [FunctionDescriptor]) {
+        self.protocolVersion = protocolVersion
+        self.token = token
+        self.pid = pid
+        self.functions = functions
+    }
+}
+
+/// Splits the byte stream into ``WorkerFrame``s.
+public struct WorkerFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = WorkerFrame
+
+    public init() {}
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
+        guard length >= 9, Int(length) <= WorkerFrame.maximumLength else {
+            throw HoistError(.badResponse, "a worker channel frame has an invalid length \(length)")
+        }
+        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        let rawKind = buffer.readInteger(as: UInt8.self)!
+        let callID = buffer.readInteger(as: UInt64.self)!
+        let payload = buffer.readSlice(length: Int(length) - 9)!
+        guard let kind = WorkerFrame.Kind(rawValue: rawKind) else {
+            throw HoistError(.badResponse, "a worker channel frame has an unknown kind \(rawKind)")
+        }
+        context.fireChannelRead(wrapInboundOut(WorkerFrame(kind: kind, callID: callID, payload: payload)))
+        return .continue
+    }
+}
+
+/// Writes ``WorkerFrame``s as length-prefixed bytes.
+public struct WorkerFrameEncoder: MessageToByteEncoder {
+    public typealias OutboundIn = WorkerFrame
+
+    public init() {}
+
+    public func encode(data: WorkerFrame, out: inout ByteBuffer) throws {
+        out.reserveCapacity(out.writerIndex + 13 + data.payload.readableBytes)
+        out.writeInteger(UInt32(9 + data.payload.readableBytes))
+        out.writeInteger(data.kind.rawValue)
+        out.writeInteger(data.callID)
+        var payload = data.payload
+        out.writeBuffer(&payload)
+    }
+}

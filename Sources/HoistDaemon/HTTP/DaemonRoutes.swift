@@ -1,0 +1,177 @@
+import Foundation
+import HoistCore
+import Hummingbird
+import NIOCore
+
+/// The daemon's HTTP surface: every function as `POST /{app}/{function}`, listings, the
+/// OpenAPI document, and the daemon's own routes under `/_hoist`.
+struct DaemonRoutes: Sendable {
+    let manager: AppManager
+    let configuration: DaemonConfiguration
+    let startedAt: Double
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/") { _, _ in try json(listing()) }
+        router.get("/openapi.json") { _, _ in
+            let document = OpenAPIDocument.make(apps: manager.all.map { manager.info($0) }, serverURL: configuration.publicURL)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
+        }
+        router.get("/_hoist/health") { _, _ in
+            try json(DaemonAPI.Health(
+                status: "ok",
+                protocolVersion: DaemonAPI.protocolVersion,
+                pid: getpid(),
+                version: HoistVersion.current,
+                home: configuration.home.root,
+                startedAt: startedAt
+            ))
+        }
+        router.get("/_hoist/apps") { _, _ in try json(listing()) }
+        router.post("/_hoist/apps/:app/deploy") { request, context in
+            let app = try context.parameters.require("app")
+            let body = try await request.body.collect(upTo: 16 << 20)
+            let deploy: DaemonAPI.DeployRequest
+            do {
+                deploy = try JSONDecoder().decode(DaemonAPI.DeployRequest.self, from: Data(body.readableBytesView))
+            } catch {
+                return failure(CallFailure(HoistError(.badArguments, "the deploy request is not valid: \(ArgumentCodec.describe(error))")))
+            }
+            do {
+                return try json(try await manager.deploy(app: app, request: deploy))
+            } catch {
+                return failure(error)
+            }
+        }
+        router.delete("/_hoist/apps/:app") { _, context in
+            let app = try context.parameters.require("app")
+            do {
+                try await manager.remove(app: app)
+                return Response(status: .noContent)
+            } catch {
+                return failure(error)
+            }
+        }
+        router.get("/_hoist/apps/:app/logs") { request, context in
+            let app = try context.parameters.require("app")
+            let limit = request.uri.queryParameters.get("bytes", as: Int.self) ?? 65536
+            guard let handle = FileHandle(forReadingAtPath: configuration.home.appLog(app)) else {
+                return failure(HoistError(.unknownApp, "no log for app '\(app)'; deployed apps: \(manager.all.map(\.manifest.name).joined(separator: ", "))"))
+            }
+            defer { try? handle.close() }
+            let size = handle.seekToEndOfFile()
+            handle.seek(toFileOffset: size > UInt64(limit) ? size - UInt64(limit) : 0)
+            let data = handle.readDataToEndOfFile()
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get(":app") { _, context in
+            let app = try context.parameters.require("app")
+            guard let entry = manager.lookup(app) else { return unknownApp(app) }
+            return try json(manager.info(entry))
+        }
+        router.post(":app/:function") { request, context in
+            try await call(request, context: context)
+        }
+    }
+
+    private func listing() -> DaemonAPI.Listing {
+        DaemonAPI.Listing(apps: manager.all.map { manager.info($0) })
+    }
+
+    private func call(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let app = try context.parameters.require("app")
+        let function = try context.parameters.require("function")
+        guard let entry = manager.lookup(app) else { return unknownApp(app) }
+        let names = entry.manifest.functions.map(\.name)
+        guard names.contains(function) else {
+            return failure(CallFailure(
+                HoistError(.unknownFunction, "app '\(app)' has no function '\(function)'; it has: \(names.joined(separator: ", "))"),
+                known: names
+            ))
+        }
+        let limit = configuration.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            return tooLarge(length: length, limit: limit)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limit)
+        } catch {
+            return tooLarge(length: nil, limit: limit)
+        }
+        let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
+        let callRequest = CallRequest(function: function, wantsOutput: wantsStream, body: body)
+        let pool = entry.pool
+        guard wantsStream else {
+            do {
+                let result = try await pool.call(callRequest, output: nil)
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: result))
+            } catch {
+                return failure(error)
+            }
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: CallStream.mediaType],
+            body: ResponseBody { writer in
+                let (records, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+                let task = Task {
+                    var last = ByteBuffer()
+                    do {
+                        let result = try await pool.call(callRequest) { kind, bytes in
+                            var record = ByteBuffer()
+                            CallStream.write(kind == .stdout ? .stdout : .stderr, bytes, into: &record)
+                            continuation.yield(record)
+                        }
+                        CallStream.write(.result, result, into: &last)
+                    } catch {
+                        let failure = Self.callFailure(error)
+                        CallStream.write(.failure, ByteBuffer(bytes: (try? JSONEncoder().encode(failure)) ?? Data()), into: &last)
+                    }
+                    continuation.yield(last)
+                    continuation.finish()
+                }
+                for await record in records {
+                    try await writer.write(record)
+                }
+                _ = await task.result
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    private func unknownApp(_ app: String) -> Response {
+        let known = manager.all.map(\.manifest.name)
+        let list = known.isEmpty ? "no apps are deployed" : "deployed apps: \(known.joined(separator: ", "))"
+        return failure(CallFailure(HoistError(.unknownApp, "no app named '\(app)'; \(list)"), known: known))
+    }
+
+    private func tooLarge(length: Int?, limit: Int) -> Response {
+        let size = length.map { " of \($0) bytes" } ?? ""
+        return failure(CallFailure(HoistError(
+            .bodyTooLarge,
+            "the request body\(size) is over the daemon's limit of \(limit) bytes; send less, or start the daemon with \(HoistEnvironment.maxBodySize) set higher"
+        )))
+    }
+
+    static func callFailure(_ error: any Error) -> CallFailure {
+        if let failure = error as? CallFailure { return failure }
+        if let error = error as? HoistError { return CallFailure(error) }
+        return CallFailure(HoistError(.internalError, String(describing: error)))
+    }
+
+    private func failure(_ error: any Error) -> Response {
+        let failure = Self.callFailure(error)
+        let body = (try? JSONEncoder().encode(CallFailure.Envelope(error: failure))) ?? Data()
+        return Response(
+            status: HTTPResponse.Status(code: failure.httpStatus),
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body))
+        )
+    }
+
+    private func json(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import HoistCore
+import NIOConcurrencyHelpers
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One worker process of an app version, and the calls it has in flight.
+///
+/// The daemon sends calls over the worker's Unix-socket channel; the worker answers each with
+/// output frames and then a result or failure frame carrying the same call id.
+final class Worker: @unchecked Sendable {
+    enum State: Equatable { case starting, ready, exited }
+
+    struct Pending {
+        let function: String
+        let continuation: CheckedContinuation<ByteBuffer, any Error>
+        let output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
+    }
+
+    let app: String
+    let index: Int
+    let token: String
+    private let lock = NIOLock()
+    private var _state: State = .starting
+    private var channel: (any Channel)?
+    private var pending: [UInt64: Pending] = [:]
+    private var _pid: Int32 = 0
+    private var readyWaiters: [CheckedContinuation<Void, any Error>] = []
+    private var exitDescription: String?
+    var onExit: (@Sendable (Worker, String) -> Void)?
+
+    init(app: String, index: Int) {
+        self.app = app
+        self.index = index
+        self.token = UUID().uuidString
+    }
+
+    var state: State { lock.withLock { _state } }
+    var pid: Int32 { lock.withLock { _pid } }
+    var inFlight: Int { lock.withLock { pending.count } }
+
+    func setPID(_ pid: Int32) { lock.withLock { _pid = pid } }
+
+    /// Called by the listener when this worker's hello arrives.
+    func attach(channel: any Channel, hello: WorkerHello) {
+        let waiters: [CheckedContinuation<Void, any Error>] = lock.withLock {
+            guard _state == .starting else { return [] }
+            self.channel = channel
+            _state = .ready
+            defer { readyWaiters = [] }
+            return readyWaiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    /// Waits until the worker has said hello, or throws when it exits first or takes too long.
+    func waitReady(timeout: Duration) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let outcome: Result<Void, any Error>? = self.lock.withLock {
+                        switch self._state {
+                        case .ready: return .success(())
+                        case .exited: return .failure(HoistError(.deployFailed, self.exitDescription ?? "the worker exited"))
+                        case .starting:
+                            self.readyWaiters.append(continuation)
+                            return nil
+                        }
+                    }
+                    if let outcome { continuation.resume(with: outcome) }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw HoistError(.deployFailed, "worker \(self.index) of app '\(self.app)' did not connect to the daemon within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    /// Sends a call and waits for its result.
+    func call(
+        id: UInt64,
+        request: CallRequest,
+        output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
+    ) async throws -> ByteBuffer {
+        try await withCheckedThrowingContinuation { continuation in
+            let channel: (any Channel)? = lock.withLock {
+                guard _state == .ready, let channel = self.channel else { return nil }
+                pending[id] = Pending(function: request.function, continuation: continuation, output: output)
+                return channel
+            }
+            guard let channel else {
+                continuation.resume(throwing: CallFailure(HoistError(.noWorkers, "worker \(index) of app '\(app)' is not ready")))
+                return
+            }
+            let frame = WorkerFrame(kind: .call, callID: id, payload: request.encode(allocator: channel.allocator))
+            channel.writeAndFlush(frame, promise: nil)
+        }
+    }
+
+    /// A frame from the worker, on the channel's event loop.
+    func receive(_ frame: WorkerFrame) {
+        switch frame.kind {
+        case .stdout, .stderr:
+            let sink = lock.withLock { pending[frame.callID]?.output }
+            sink?(frame.kind, frame.payload)
+        case .result:
+            let entry = lock.withLock { pending.removeValue(forKey: frame.callID) }
+            entry?.continuation.resume(returning: frame.payload)
+        case .failure:
+            guard let entry = lock.withLock({ pending.removeValue(forKey: frame.callID) }) else { return }
+            let failure = (try? JSONDecoder().decode(CallFailure.self, from: Data(frame.payload.readableBytesView)))
+                ?? CallFailure(HoistError(.badResponse, "worker \(index) of app '\(app)' sent a failure that could not be decoded"))
+            entry.continuation.resume(throwing: failure)
+        default:
+            break
+        }
+    }
+
+    /// The process ended: fail what it was running, with the reason.
+    func exited(status: Int32, signalled: Bool) {
+        let reason = signalled
+            ? "was killed by signal \(status) (\(ProcessSupport.signalName(status)))"
+            : "exited with status \(status)"
+        let (calls, waiters, pid): ([Pending], [CheckedContinuation<Void, any Error>], Int32) = lock.withLock {
+            _state = .exited
+            exitDescription = "worker \(index) of app '\(app)' (pid \(_pid)) \(reason) before it was ready; see `hoist logs \(app)`"
+            let calls = Array(pending.values)
+            pending = [:]
+            channel = nil
+            defer { readyWaiters = [] }
+            return (calls, readyWaiters, _pid)
+        }
+        for call in calls {
+            let error = HoistError(.workerCrashed, "worker \(index) of app '\(app)' (pid \(pid)) \(reason) while running '\(call.function)'")
+            call.continuation.resume(throwing: CallFailure(error))
+        }
+        for waiter in waiters {
+            waiter.resume(throwing: HoistError(.deployFailed, lock.withLock { exitDescription } ?? reason))
+        }
+        onExit?(self, reason)
+    }
+
+    /// Asks the worker to finish and exit.
+    func requestShutdown() {
+        let channel = lock.withLock { self.channel }
+        channel?.writeAndFlush(WorkerFrame(kind: .shutdown, callID: 0, payload: ByteBuffer()), promise: nil)
+    }
+
+    /// Sends a signal to the worker process, if it is still ours.
+    func signal(_ signal: Int32) {
+        let (pid, state) = lock.withLock { (_pid, _state) }
+        if pid > 0 && state != .exited { kill(pid, signal) }
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+import HoistCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The worker processes of one deployed version of an app: started together, replaced one by
+/// one when they crash, drained and stopped together when a newer version takes over.
+final class WorkerPool: @unchecked Sendable {
+    struct Launch: Sendable {
+        var executable: String
+        var workingDirectory: String
+        var environment: [String: String]
+        var logPath: String
+        var socketPath: String
+        var version: String
+    }
+
+    let app: String
+    let launch: Launch
+    let replicas: Int
+    private let registry: WorkerRegistry
+    private let logger: Logger
+    private let lock = NIOLock()
+    private var workers: [Worker] = []
+    private var stopped = false
+    private var consecutiveCrashes: [Int: Int] = [:]
+    private var _functions: [FunctionDescriptor] = []
+    private static let callIDs = NIOLockedValueBox<UInt64>(0)
+
+    init(app: String, launch: Launch, replicas: Int, registry: WorkerRegistry, logger: Logger) {
+        self.app = app
+        self.launch = launch
+        self.replicas = replicas
+        self.registry = registry
+        self.logger = logger
+    }
+
+    var functions: [FunctionDescriptor] { lock.withLock { _functions } }
+    var readyCount: Int { lock.withLock { workers.filter { $0.state == .ready }.count } }
+    var inFlight: Int { lock.withLock { workers.reduce(0) { $0 + $1.inFlight } } }
+    var pids: [Int32] { lock.withLock { workers.map(\.pid) } }
+
+    /// Starts every replica and waits until all have connected. On failure, stops what it started.
+    func start(readyTimeout: Duration = .seconds(60)) async throws {
+        do {
+            for index in 1...replicas {
+                let worker = try spawn(index: index)
+                lock.withLock { workers.append(worker) }
+            }
+            for worker in lock.withLock({ workers }) {
+                try await worker.waitReady(timeout: readyTimeout)
+            }
+        } catch {
+            await stop(grace: .seconds(1))
+            throw error
+        }
+    }
+
+    /// Runs a call on the least busy ready worker.
+    func call(_ request: CallRequest, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            if let worker = pickWorker() {
+                let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
+                return try await worker.call(id: id, request: request, output: output)
+            }
+            // Between a crash and its replacement there may be no worker; wait for one rather than fail.
+            if lock.withLock({ stopped }) || ContinuousClock.now > deadline {
+                throw CallFailure(HoistError(.noWorkers, "app '\(app)' has no worker ready; see `hoist logs \(app)`"))
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    private func pickWorker() -> Worker? {
+        lock.withLock {
+            var best: Worker?
+            var bestLoad = Int.max
+            for worker in workers where worker.state == .ready {
+                let load = worker.inFlight
+                if load < bestLoad {
+                    best = worker
+                    bestLoad = load
+                    if load == 0 { break }
+                }
+            }
+            return best
+        }
+    }
+
+    /// Stops taking calls, waits for those in flight (up to `drainTimeout`), then stops the workers.
+    func drainAndStop(drainTimeout: Duration = .seconds(300)) async {
+        let deadline = ContinuousClock.now + drainTimeout
+        while inFlight > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        await stop(grace: .seconds(5))
+    }
+
+    /// Asks each worker to exit, then kills those still running after `grace`.
+    func stop(grace: Duration) async {
+        let current: [Worker] = lock.withLock {
+            stopped = true
+            return workers
+        }
+        for worker in current { worker.requestShutdown() }
+        for worker in current { worker.signal(SIGTERM) }
+        let deadline = ContinuousClock.now + grace
+        while current.contains(where: { $0.state != .exited }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for worker in current where worker.state != .exited { worker.signal(SIGKILL) }
+        for worker in current { registry.remove(worker) }
+    }
+
+    func noteHello(_ hello: WorkerHello) {
+        lock.withLock { if _functions.isEmpty { _functions = hello.functions } }
+    }
+
+    private func spawn(index: Int) throws -> Worker {
+        let worker = Worker(app: app, index: index)
+        worker.onExit = { [weak self] worker, reason in self?.workerExited(worker, reason: reason) }
+        registry.add(worker, pool: self)
+
+        var environment = launch.environment
+        environment[HoistEnvironment.role] = "worker"
+        environment[HoistEnvironment.workerSocket] = launch.socketPath
+        environment[HoistEnvironment.workerToken] = worker.token
+        environment[HoistEnvironment.appName] = app
+        environment[HoistEnvironment.appVersion] = launch.version
+        environment[HoistEnvironment.workerIndex] = String(index)
+
+        let logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard logFD >= 0 else {
+            registry.remove(worker)
+            throw HoistError(.deployFailed, "could not open the app log \(launch.logPath): \(String(cString: strerror(errno)))")
+        }
+        let log = FileHandle(fileDescriptor: logFD, closeOnDealloc: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: launch.executable)
+        process.arguments = []
+        process.environment = environment
+        process.currentDirectoryURL = URL(fileURLWithPath: launch.workingDirectory)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = log
+        process.standardError = log
+        process.terminationHandler = { process in
+            let signalled = process.terminationReason == .uncaughtSignal
+            worker.exited(status: process.terminationStatus, signalled: signalled)
+        }
+        do {
+            try process.run()
+        } catch {
+            registry.remove(worker)
+            throw HoistError(.deployFailed, "could not start a worker of app '\(app)' from \(launch.executable): \(error)")
+        }
+        worker.setPID(process.processIdentifier)
+        logger.info("started worker", metadata: ["app": "\(app)", "worker": "\(index)", "pid": "\(process.processIdentifier)"])
+        return worker
+    }
+
+    private func workerExited(_ worker: Worker, reason: String) {
+        registry.remove(worker)
+        let restartDelay: Duration? = lock.withLock {
+            guard !stopped, let position = workers.firstIndex(where: { $0 === worker }) else { return nil }
+            _ = position
+            let crashes = (consecutiveCrashes[worker.index] ?? 0) + 1
+            consecutiveCrashes[worker.index] = crashes
+            // Back off when a worker keeps dying, so a broken app does not spin the machine.
+            return .milliseconds(min(5_000, 50 * (1 << min(crashes - 1, 7))))
+        }
+        guard let restartDelay else { return }
+        logger.warning("worker exited; restarting", metadata: ["app": "\(app)", "worker": "\(worker.index)", "reason": "\(reason)"])
+        appendToLog("hoist: worker \(worker.index) of app '\(app)' (pid \(worker.pid)) \(reason); restarting it")
+        Task {
+            try? await Task.sleep(for: restartDelay)
+            guard !self.lock.withLock({ self.stopped }) else { return }
+            do {
+                let replacement = try self.spawn(index: worker.index)
+                self.lock.withLock {
+                    if let position = self.workers.firstIndex(where: { $0 === worker }) {
+                        self.workers[position] = replacement
+                    }
+                }
+                try await replacement.waitReady(timeout: .seconds(60))
+                self.lock.withLock { self.consecutiveCrashes[worker.index] = 0 }
+            } catch {
+                self.logger.error("could not restart worker", metadata: ["app": "\(self.app)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func appendToLog(_ line: String) {
+        let fd = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let text = line.hasSuffix("\n") ? line : line + "\n"
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import HoistCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The worker role: connects to the daemon's Unix socket, says which functions it serves, and
+/// runs the calls it is sent, one at a time, returning each result on the same channel.
+public enum WorkerRuntime {
+    /// Runs until the daemon closes the channel or asks the worker to stop. Started by the
+    /// daemon with `HOIST_ROLE=worker`; not meant to be called directly.
+    public static func run(table: FunctionTable) async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let socketPath = environment[HoistEnvironment.workerSocket], let token = environment[HoistEnvironment.workerToken] else {
+            throw HoistError(.invalidConfiguration, "the worker role needs \(HoistEnvironment.workerSocket) and \(HoistEnvironment.workerToken); workers are started by the Hoist daemon")
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let capture = try OutputCapture()
+        capture.start()
+
+        let (frames, framesContinuation) = AsyncStream.makeStream(of: WorkerFrame.self)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WorkerFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(InboundFrames(continuation: framesContinuation))
+                }
+            }
+            .connect(unixDomainSocketPath: socketPath)
+            .get()
+
+        let hello = WorkerHello(protocolVersion: DaemonAPI.protocolVersion, token: token, pid: getpid(), functions: table.descriptors)
+        let helloBytes = try JSONEncoder().encode(hello)
+        try await channel.writeAndFlush(WorkerFrame(kind: .hello, callID: 0, payload: ByteBuffer(bytes: helloBytes)))
+
+        for await frame in frames {
+            switch frame.kind {
+            case .call:
+                let reply = await serve(frame, table: table, capture: capture, channel: channel)
+                channel.writeAndFlush(reply, promise: nil)
+            case .shutdown:
+                try? await channel.close()
+                return
+            default:
+                capture.log("hoist worker: ignoring unexpected \(frame.kind) frame from the daemon")
+            }
+        }
+    }
+
+    private static func serve(_ frame: WorkerFrame, table: FunctionTable, capture: OutputCapture, channel: any Channel) async -> WorkerFrame {
+        let callID = frame.callID
+        let request: CallRequest
+        do {
+            request = try CallRequest(decoding: frame.payload)
+        } catch {
+            return failureFrame(CallFailure.from(error, function: "?"), callID: callID)
+        }
+        guard let function = table[request.function] else {
+            let failure = CallFailure(
+                HoistError(.unknownFunction, "no function '\(request.function)' in this app; it has \(table.names.joined(separator: ", "))"),
+                known: table.names
+            )
+            return failureFrame(failure, callID: callID)
+        }
+        if request.wantsOutput {
+            capture.begin { stream, bytes in
+                let frame = WorkerFrame(kind: stream == .stdout ? .stdout : .stderr, callID: callID, payload: ByteBuffer(bytes: bytes))
+                channel.writeAndFlush(frame, promise: nil)
+            }
+        }
+        do {
+            let result = try await function.invoke(json: Data(request.body.readableBytesView))
+            capture.end()
+            return WorkerFrame(kind: .result, callID: callID, payload: ByteBuffer(bytes: result))
+        } catch {
+            capture.end()
+            return failureFrame(CallFailure.from(error, function: function.name), callID: callID)
+        }
+    }
+
+    private static func failureFrame(_ failure: CallFailure, callID: UInt64) -> WorkerFrame {
+        let bytes = (try? JSONEncoder().encode(failure)) ?? Data(#"{"kind":"internalError","message":"the failure could not be encoded"}"#.utf8)
+        return WorkerFrame(kind: .failure, callID: callID, payload: ByteBuffer(bytes: bytes))
+    }
+}
+
+/// Hands frames from the event loop to the worker's call loop; ends the loop when the daemon goes.
+private final class InboundFrames: ChannelInboundHandler, Sendable {
+    typealias InboundIn = WorkerFrame
+    let continuation: AsyncStream<WorkerFrame>.Continuation
+
+    init(continuation: AsyncStream<WorkerFrame>.Continuation) {
+        self.continuation = continuation
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        continuation.yield(unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        continuation.finish()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

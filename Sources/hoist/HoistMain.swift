@@ -1,0 +1,8 @@
+import HoistCLI
+
+@main
+struct HoistMain {
+    static func main() async {
+        await HoistCommand.runFromCommandLine()
+    }
+}

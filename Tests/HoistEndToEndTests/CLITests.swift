@@ -1,0 +1,104 @@
+import Foundation
+import HoistCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("The hoist command line", .serialized)
+struct CLITests {
+    @Test("deploy, apps, call, logs, remove and their exit codes")
+    func commands() async throws {
+        try await withDaemon { daemon in
+            let deploy = try daemon.hoist(["deploy", Binaries.testApp, "--port", String(daemon.port)])
+            #expect(deploy.status == 0, "\(deploy.stderr)")
+            #expect(deploy.stdout.contains("deployed testapp"))
+            let again = try daemon.hoist(["deploy", Binaries.testApp, "--port", String(daemon.port)])
+            #expect(again.stdout.contains("unchanged testapp"))
+
+            let apps = try daemon.hoist(["apps", "--port", String(daemon.port)])
+            #expect(apps.stdout.contains("add(a: Int, b: Int) -> Int"))
+
+            let call = try daemon.hoist(["call", "testapp", "shout", #""cli""#, "--port", String(daemon.port)])
+            #expect(call.status == 0)
+            #expect(call.stdout == "[shout] shouting cli\n\"CLI\"\n")
+
+            let quiet = try daemon.hoist(["call", "testapp", "shout", #""q""#, "--quiet", "--port", String(daemon.port)])
+            #expect(quiet.stdout == "\"Q\"\n")
+
+            let stdin = try daemon.hoist(["call", "testapp", "add", "-", "--port", String(daemon.port)], stdin: Data("[4,5]".utf8))
+            #expect(stdin.stdout == "9\n")
+
+            let threw = try daemon.hoist(["call", "testapp", "refuse", #""cli""#, "--port", String(daemon.port)])
+            #expect(threw.status == 1)
+            #expect(threw.stderr.contains("refused: cli"))
+
+            let unknown = try daemon.hoist(["call", "nosuch", "f", "--port", String(daemon.port)])
+            #expect(unknown.status == 2)
+            #expect(unknown.stderr.contains("no app named 'nosuch'"))
+
+            let badArgs = try daemon.hoist(["call", "testapp", "add", "[1]", "--port", String(daemon.port)])
+            #expect(badArgs.status == 2)
+
+            let logs = try daemon.hoist(["logs", "testapp", "--port", String(daemon.port)])
+            #expect(logs.stdout.contains("shouting cli"))
+
+            let status = try daemon.hoist(["daemon", "status", "--port", String(daemon.port)])
+            #expect(status.status == 0)
+            #expect(status.stdout.contains("1 app(s)"))
+
+            let removed = try daemon.hoist(["remove", "testapp", "--port", String(daemon.port)])
+            #expect(removed.status == 0)
+            let gone = try daemon.hoist(["call", "testapp", "add", "[1,2]", "--port", String(daemon.port)])
+            #expect(gone.status == 2)
+        }
+    }
+
+    @Test("status says so when no daemon runs (exit 3); start and stop manage one by PID")
+    func startStop() async throws {
+        let daemon = try TestDaemon()
+        defer { daemon.shutdown() }
+        let port = String(daemon.port)
+        let down = try daemon.hoist(["daemon", "status", "--port", port])
+        #expect(down.status == 3)
+
+        let start = try daemon.hoist(["daemon", "start", "--port", port])
+        #expect(start.status == 0, "\(start.stderr)")
+        let pid = try #require(Int32((try String(contentsOfFile: daemon.home.daemonPidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(try daemon.hoist(["daemon", "status", "--port", port]).status == 0)
+        // Starting again finds the running daemon instead of starting another.
+        #expect(try daemon.hoist(["daemon", "start", "--port", port]).status == 0)
+        #expect(Int32((try String(contentsOfFile: daemon.home.daemonPidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) == pid)
+
+        let stop = try daemon.hoist(["daemon", "stop"])
+        #expect(stop.status == 0)
+        #expect(stop.stdout.contains("stopped"))
+        #expect(try daemon.hoist(["daemon", "status", "--port", port]).status == 3)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, WNOHANG)
+        #expect(kill(pid, 0) != 0)
+    }
+
+    @Test("the demo app deploys itself to a daemon it starts, and its endpoint answers curl")
+    func demo() async throws {
+        let daemon = try TestDaemon()
+        defer {
+            _ = try? daemon.hoist(["daemon", "stop"])
+            daemon.shutdown()
+        }
+        let run = try Command.run(Binaries.demo, [], environment: daemon.environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("summer(1, 2) = 3"))
+        #expect(run.stdout.contains("[shout] shouting hello"))
+        #expect(run.stdout.contains("shout(\"hello\") = HELLO"))
+        #expect(run.stdout.contains("http://127.0.0.1:\(daemon.port)/demo/summer"))
+        let sum = try curl("http://127.0.0.1:\(daemon.port)/demo/summer", ["-d", "[1,2]"])
+        #expect(sum.body == "3")
+        // A second run finds the daemon and redeploys nothing.
+        let again = try Command.run(Binaries.demo, [], environment: daemon.environment)
+        #expect(again.status == 0)
+        let log = try String(contentsOfFile: daemon.home.appLog("demo"), encoding: .utf8)
+        #expect(log.components(separatedBy: "is serving").count == 2)
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import HoistCore
+import Testing
+
+/// Status code and body of a curl call.
+struct CurlResult {
+    var status: Int
+    var body: String
+
+    init(_ output: Command.Output) throws {
+        // `-w '\n%{http_code}'` puts the status on the last line.
+        var lines = output.stdout.components(separatedBy: "\n")
+        status = Int(lines.removeLast()) ?? -1
+        body = lines.joined(separator: "\n")
+    }
+}
+
+func curl(_ url: String, _ arguments: [String] = []) throws -> CurlResult {
+    try CurlResult(Command.curl(arguments + ["-w", "\n%{http_code}", url]))
+}
+
+@Suite("HTTP endpoints, called with curl", .serialized)
+struct HTTPTests {
+    @Test("every function is a POST route returning its JSON result")
+    func routes() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let add = try curl("\(daemon.baseURL)/testapp/add", ["-d", "[1,2]"])
+            #expect(add.status == 200)
+            #expect(add.body == "3")
+            let named = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Content-Type: application/json", "-d", #"{"a":5,"b":6}"#])
+            #expect(named.body == "11")
+            let none = try curl("\(daemon.baseURL)/testapp/zero", ["-X", "POST"])
+            #expect(none.status == 200)
+            #expect(none.body == #""nothing needed""#)
+        }
+    }
+
+    @Test("bad requests get the right status and a message that says what to fix; the daemon keeps serving")
+    func badRequests() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let base = daemon.baseURL
+            let cases: [(String, [String], Int, [String])] = [
+                ("/testapp/add", ["-d", "[1,"], 400, ["badArguments", "not valid JSON", "add(a: Int, b: Int) -> Int"]),
+                ("/testapp/add", ["-d", "[1]"], 400, ["expected 2 arguments, got 1", "add(a: Int, b: Int) -> Int"]),
+                ("/testapp/add", ["-d", #"[1,"two"]"#], 400, ["argument 2 (b: Int)", "expected Int"]),
+                ("/testapp/add", ["-d", #"{"a":1}"#], 400, ["missing key 'b'"]),
+                ("/testapp/add", ["-d", #"{"a":1,"b":2,"c":3}"#], 400, ["unknown argument name 'c'"]),
+                ("/testapp/zero", ["-d", "[1]"], 400, ["takes no arguments"]),
+                ("/nosuchapp/add", ["-d", "[1,2]"], 404, ["no app named 'nosuchapp'", "testapp"]),
+                ("/testapp/nosuchfunction", ["-d", "[1,2]"], 404, ["no function 'nosuchfunction'", "add", "whoami"]),
+                ("/testapp/refuse", ["-d", #""why""#], 500, ["HoistTestApp.Refusal", "refused: why"]),
+            ]
+            for (path, arguments, status, fragments) in cases {
+                let result = try curl(base + path, arguments)
+                #expect(result.status == status, "\(path) \(arguments)")
+                for fragment in fragments {
+                    #expect(result.body.contains(fragment), "\(path) \(arguments): \(result.body)")
+                }
+                #expect(try curl(base + "/testapp/add", ["-d", "[1,2]"]).body == "3")
+            }
+        }
+    }
+
+    @Test("an oversized body gets 413 with the limit, with and without Content-Length")
+    func oversizedBody() async throws {
+        try await withDaemon(extraEnvironment: [HoistEnvironment.maxBodySize: "4096"]) { daemon in
+            try await daemon.deploy()
+            let big = daemon.home.root + "/big.json"
+            let text = "\"" + String(repeating: "x", count: 10_000) + "\""
+            try text.write(toFile: big, atomically: true, encoding: .utf8)
+            let withLength = try curl("\(daemon.baseURL)/testapp/size", ["--data-binary", "@\(big)"])
+            #expect(withLength.status == 413)
+            #expect(withLength.body.contains("4096"))
+            let chunked = try curl("\(daemon.baseURL)/testapp/size", ["-H", "Transfer-Encoding: chunked", "--data-binary", "@\(big)"])
+            #expect(chunked.status == 413)
+            #expect(chunked.body.contains("bodyTooLarge"))
+            #expect(try curl("\(daemon.baseURL)/testapp/size", ["-d", #""small""#]).body == "5")
+        }
+    }
+
+    @Test("Expect: 100-continue is answered, so curl sends large bodies at once")
+    func expectContinue() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let big = daemon.home.root + "/big.json"
+            try ("\"" + String(repeating: "y", count: 2 << 20) + "\"").write(toFile: big, atomically: true, encoding: .utf8)
+            let output = try Command.curl(["-v", "--data-binary", "@\(big)", "\(daemon.baseURL)/testapp/size"])
+            #expect(output.stdout == String(2 << 20))
+            #expect(output.stderr.contains("HTTP/1.1 100 Continue"))
+        }
+    }
+
+    @Test("GET / lists apps and functions; /openapi.json describes every route")
+    func listingAndOpenAPI() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let listing = try curl(daemon.baseURL + "/")
+            #expect(listing.status == 200)
+            let decoded = try JSONDecoder().decode(DaemonAPI.Listing.self, from: Data(listing.body.utf8))
+            #expect(decoded.apps.map(\.name) == ["testapp"])
+            #expect(decoded.apps[0].functions.map(\.name).contains("chatter"))
+            let openapi = try curl(daemon.baseURL + "/openapi.json")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(openapi.body.utf8)) as? [String: Any])
+            #expect(document["openapi"] as? String == "3.1.0")
+            let paths = try #require(document["paths"] as? [String: Any])
+            #expect(paths.keys.contains("/testapp/add"))
+            #expect(paths.keys.contains("/testapp/whoami"))
+            let add = try #require((paths["/testapp/add"] as? [String: Any])?["post"] as? [String: Any])
+            #expect(add["summary"] as? String == "add(a: Int, b: Int) -> Int")
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import HoistClient
+import HoistCore
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+@Suite("Output streaming", .serialized)
+struct OutputTests {
+    /// Collects what a call printed, by stream.
+    final class Collected: Sendable {
+        let chunks = NIOLockedValueBox<(out: String, err: String, count: Int)>(("", "", 0))
+        var handler: DaemonClient.OutputHandler {
+            { kind, bytes in
+                self.chunks.withLockedValue {
+                    if kind == .stderr { $0.err += String(buffer: bytes) } else { $0.out += String(buffer: bytes) }
+                    $0.count += 1
+                }
+            }
+        }
+        var out: String { chunks.withLockedValue { $0.out } }
+        var err: String { chunks.withLockedValue { $0.err } }
+    }
+
+    @Test("two concurrent callers each get exactly their own lines", arguments: [1, 2])
+    func noCrossTalk(replicas: Int) async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: replicas))
+            let a = Collected()
+            let b = Collected()
+            async let first = daemon.call("chatter", #"["A", 20]"#, output: a.handler)
+            async let second = daemon.call("chatter", #"["B", 20]"#, output: b.handler)
+            #expect(try await first == "20")
+            #expect(try await second == "20")
+            let expectedA = (0..<20).map { "A line \($0)\n" }.joined()
+            let expectedB = (0..<20).map { "B line \($0)\n" }.joined()
+            #expect(a.out == expectedA)
+            #expect(b.out == expectedB)
+            #expect(a.err == (0..<20).map { "A err \($0)\n" }.joined())
+            #expect(b.err == (0..<20).map { "B err \($0)\n" }.joined())
+        }
+    }
+
+    @Test("output arrives while the call is still running")
+    func streamsDuringCall() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let collected = Collected()
+            let firstSeen = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+            let handler: DaemonClient.OutputHandler = { kind, bytes in
+                firstSeen.withLockedValue { if $0 == nil { $0 = .now } }
+                collected.handler(kind, bytes)
+            }
+            // 40 lines, 5 ms apart: about 200 ms of printing.
+            _ = try await daemon.call("chatter", #"["S", 40]"#, output: handler)
+            let finished = ContinuousClock.now
+            let first = try #require(firstSeen.withLockedValue { $0 })
+            // The first line came in well before the result: it was not held back to the end.
+            #expect(first < finished - .milliseconds(100))
+            #expect(collected.chunks.withLockedValue { $0.count } > 2)
+        }
+    }
+
+    @Test("callers that do not ask for output get none, and it goes to the app log")
+    func quietCalls() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            #expect(try await daemon.call("shout", #""quietly""#) == #""QUIETLY""#)
+            let log = try await daemon.client.logs(app: "testapp")
+            #expect(log.contains("shouting quietly"))
+        }
+    }
+}

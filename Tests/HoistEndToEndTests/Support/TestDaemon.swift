@@ -1,0 +1,129 @@
+import Foundation
+import HoistClient
+import HoistCore
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real daemon (`hoist daemon run`) with its own home and port, started for a test and
+/// stopped by PID afterwards.
+final class TestDaemon: @unchecked Sendable {
+    let home: HoistHome
+    let port: Int
+    let client: DaemonClient
+    let environment: [String: String]
+    private var process: Process?
+
+    var baseURL: String { client.baseURL }
+
+    init(extraEnvironment: [String: String] = [:]) throws {
+        let root = NSTemporaryDirectory() + "hoist-test-" + UUID().uuidString.prefix(8)
+        home = HoistHome(root)
+        port = try Self.freePort()
+        client = DaemonClient(baseURL: "http://127.0.0.1:\(port)")
+        var environment = extraEnvironment
+        environment[HoistEnvironment.home] = root
+        environment[HoistEnvironment.port] = String(port)
+        self.environment = environment
+    }
+
+    /// Starts (or restarts) the daemon and waits until it answers.
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.hoist)
+        process.arguments = ["daemon", "run", "--port", String(port)]
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        try FileManager.default.createDirectory(atPath: home.logsDirectory, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: home.daemonLog, contents: nil)
+        let log = FileHandle(forWritingAtPath: home.daemonLog)!
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if ProcessSupport.isListening(port: port), (try? await client.health(timeout: .seconds(5))) != nil { return }
+            guard process.isRunning else {
+                throw HoistError(.daemonUnavailable, "test daemon exited: \(daemonLog)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HoistError(.daemonUnavailable, "test daemon did not answer: \(daemonLog)")
+    }
+
+    static func started(extraEnvironment: [String: String] = [:]) async throws -> TestDaemon {
+        let daemon = try TestDaemon(extraEnvironment: extraEnvironment)
+        try await daemon.start()
+        return daemon
+    }
+
+    /// Stops the daemon it started (SIGTERM, then SIGKILL), by its PID.
+    func stop(signal: Int32 = SIGTERM) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(15)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Stops the daemon and removes its home.
+    func shutdown() {
+        stop()
+        try? FileManager.default.removeItem(atPath: home.root)
+    }
+
+    @discardableResult
+    func deploy(_ binary: String = Binaries.testApp, app: String = "testapp", env: Env = Env(), secrets: [String: String] = [:]) async throws -> DaemonAPI.DeployResponse {
+        try await client.deploy(
+            app: app,
+            request: DaemonAPI.DeployRequest(sha256: try ExecutableHash.computeSHA256(of: binary), executablePath: binary, env: env, secretValues: secrets)
+        )
+    }
+
+    /// Calls with a JSON text and returns the result's JSON text.
+    func call(_ function: String, _ json: String, app: String = "testapp", output: DaemonClient.OutputHandler? = nil) async throws -> String {
+        let result = try await client.call(app: app, function: function, body: ByteBuffer(string: json), output: output)
+        return String(buffer: result)
+    }
+
+    var daemonLog: String { (try? String(contentsOfFile: home.daemonLog, encoding: .utf8)) ?? "" }
+    var appLog: String { (try? String(contentsOfFile: home.appLog("testapp"), encoding: .utf8)) ?? "" }
+
+    /// The environment for a `hoist` CLI run against this daemon.
+    var cliEnvironment: [String: String] { environment }
+
+    func hoist(_ arguments: [String], stdin: Data? = nil) throws -> Command.Output {
+        try Command.run(Binaries.hoist, arguments, environment: cliEnvironment, stdin: stdin)
+    }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw HoistError(.internalError, "no free port") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Runs `body` with a started daemon and always shuts it down.
+func withDaemon<T>(extraEnvironment: [String: String] = [:], _ body: (TestDaemon) async throws -> T) async throws -> T {
+    let daemon = try await TestDaemon.started(extraEnvironment: extraEnvironment)
+    defer { daemon.shutdown() }
+    return try await body(daemon)
+}
