@@ -26,7 +26,7 @@ struct DaemonOptions: ParsableArguments {
     var port: Int?
 
     var resolvedPort: Int { port ?? HoistEnvironment.localPort }
-    var client: DaemonClient { DaemonClient(baseURL: "http://127.0.0.1:\(resolvedPort)") }
+    var client: DaemonClient { DaemonClient.local(port: resolvedPort) }
 }
 
 /// Maps errors to the exit codes documented in `hoist --help`, printing the message once.

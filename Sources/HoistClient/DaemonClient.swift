@@ -12,16 +12,19 @@ import NIOHTTP1
 /// ```
 public struct DaemonClient: Sendable {
     public let baseURL: String
+    /// Sent as a bearer token on control routes (deploy, remove, logs).
+    public let token: String?
     private let http: HTTPClient
 
-    public init(baseURL: String, http: HTTPClient = .shared) {
+    public init(baseURL: String, token: String? = nil, http: HTTPClient = .shared) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
         self.http = http
     }
 
-    /// The local daemon at `HOIST_PORT` (default 32300).
-    public static var local: DaemonClient {
-        DaemonClient(baseURL: "http://127.0.0.1:\(HoistEnvironment.localPort)")
+    /// The local daemon at `HOIST_PORT` (default 32300), with the control token from `home`.
+    public static func local(port: Int = HoistEnvironment.localPort, home: HoistHome = .current) -> DaemonClient {
+        DaemonClient(baseURL: "http://127.0.0.1:\(port)", token: try? home.controlToken())
     }
 
     /// Output of a call as it arrives: which stream and the bytes.
@@ -114,6 +117,10 @@ public struct DaemonClient: Sendable {
     }
 
     private func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        var request = request
+        if let token, request.url.contains("/_hoist/") {
+            request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(token)")
+        }
         do {
             return try await http.execute(request, timeout: timeout)
         } catch let error as HTTPClientError where error == .connectTimeout || error == .remoteConnectionClosed {

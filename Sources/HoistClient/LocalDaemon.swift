@@ -18,7 +18,8 @@ public enum LocalDaemon {
         executable: String = ProcessSupport.executablePath,
         arguments: [String] = []
     ) async throws -> DaemonClient {
-        let client = DaemonClient(baseURL: "http://127.0.0.1:\(port)")
+        try home.prepare()
+        let client = DaemonClient.local(port: port, home: home)
         if ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)) {
             try check(health, client: client)
             return client

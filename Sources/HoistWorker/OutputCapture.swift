@@ -23,6 +23,8 @@ final class OutputCapture: @unchecked Sendable {
     private let logOut: Int32
     private let logErr: Int32
     private var thread: Thread?
+    /// One read buffer, used only under `lock`.
+    private var buffer = [UInt8](repeating: 0, count: 65536)
 
     init() throws {
         func makePipe() throws -> (Int32, Int32) {
@@ -96,7 +98,6 @@ final class OutputCapture: @unchecked Sendable {
     }
 
     private func drainLocked(_ fd: Int32, _ stream: Stream) {
-        var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
             if n <= 0 { return }

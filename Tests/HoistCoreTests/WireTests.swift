@@ -72,3 +72,11 @@ struct EnvTests {
         #expect(error?.message.contains(fragment) == true)
     }
 }
+
+@Suite("Tokens")
+struct TokenTests {
+    @Test("constant-time comparison agrees with ==", arguments: [("abc", "abc"), ("abc", "abd"), ("abc", "ab"), ("", ""), ("", "x"), ("x", "")])
+    func equality(a: String, b: String) {
+        #expect(ConstantTime.equal(a, b) == (a == b))
+    }
+}

@@ -75,9 +75,7 @@ struct CLITests {
         #expect(stop.status == 0)
         #expect(stop.stdout.contains("stopped"))
         #expect(try daemon.hoist(["daemon", "status", "--port", port]).status == 3)
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, WNOHANG)
-        #expect(kill(pid, 0) != 0)
+        #expect(!ProcessSupport.isAlive(pid))
     }
 
     @Test("the demo app deploys itself to a daemon it starts, and its endpoint answers curl")
@@ -100,5 +98,37 @@ struct CLITests {
         #expect(again.status == 0)
         let log = try String(contentsOfFile: daemon.home.appLog("demo"), encoding: .utf8)
         #expect(log.components(separatedBy: "is serving").count == 2)
+    }
+}
+
+@Suite("The public API, from a driver process", .serialized)
+struct DriverTests {
+    @Test("Function.to(.local) deploys, typed calls return, errors arrive typed, output streams")
+    func driver() async throws {
+        let daemon = try TestDaemon()
+        defer {
+            _ = try? daemon.hoist(["daemon", "stop"])
+            daemon.shutdown()
+        }
+        let run = try Command.run(Binaries.testApp, [], environment: daemon.environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("add=5"))
+        #expect(lines.contains("endpoint=http://127.0.0.1:\(daemon.port)/testapp/add"))
+        #expect(lines.contains("[shout] shouting loud"))
+        #expect(lines.contains("shout=LOUD"))
+        #expect(!lines.contains("[shout] shouting soft"))
+        #expect(lines.contains("quiet=SOFT"))
+        #expect(lines.contains("[note] noted void"))
+        #expect(lines.contains("void=ok"))
+        #expect(lines.contains("zero=nothing needed"))
+        #expect(lines.contains("mirror=-1.0,2.0"))
+        #expect(lines.contains("refuse=HoistTestApp.Refusal|refused: not today"))
+        #expect(lines.contains("stray=notInApp"))
+        #expect(lines.contains("replicas=invalidConfiguration"))
+        // The printed lines keep their order relative to the driver's own prints.
+        let shoutLine = try #require(lines.firstIndex(of: "[shout] shouting loud"))
+        let shoutResult = try #require(lines.firstIndex(of: "shout=LOUD"))
+        #expect(shoutLine < shoutResult)
     }
 }

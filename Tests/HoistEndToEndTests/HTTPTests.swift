@@ -92,6 +92,30 @@ struct HTTPTests {
         }
     }
 
+    @Test("control routes need the daemon's token: 401 without it, and nothing about the apps")
+    func controlToken() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let body = #"{"sha256":"\#(String(repeating: "a", count: 64))","executablePath":"/bin/true","env":{"name":"x","systemPackages":[],"setup":[],"environment":{},"secrets":[],"replicas":1},"secretValues":{}}"#
+            for headers in [[String](), ["-H", "Authorization: Bearer wrong"], ["-H", "Authorization: Basic abc"]] {
+                let deploy = try curl("\(daemon.baseURL)/_hoist/apps/testapp/deploy", headers + ["-d", body])
+                #expect(deploy.status == 401)
+                #expect(!deploy.body.contains("add"))
+                let logs = try curl("\(daemon.baseURL)/_hoist/apps/testapp/logs", headers)
+                #expect(logs.status == 401)
+                let remove = try curl("\(daemon.baseURL)/_hoist/apps/testapp", headers + ["-X", "DELETE"])
+                #expect(remove.status == 401)
+            }
+            let token = try daemon.home.controlToken()
+            let attributes = try FileManager.default.attributesOfItem(atPath: daemon.home.controlTokenFile)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            let logs = try curl("\(daemon.baseURL)/_hoist/apps/testapp/logs", ["-H", "Authorization: Bearer \(token)"])
+            #expect(logs.status == 200)
+            // The app was not touched.
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+        }
+    }
+
     @Test("GET / lists apps and functions; /openapi.json describes every route")
     func listingAndOpenAPI() async throws {
         try await withDaemon { daemon in

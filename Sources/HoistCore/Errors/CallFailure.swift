@@ -58,6 +58,7 @@ public struct CallFailure: Codable, Sendable, Error, CustomStringConvertible {
         switch kind {
         case "threw": return 500
         case HoistError.Code.badArguments.description: return 400
+        case HoistError.Code.unauthorized.description: return 401
         case HoistError.Code.unknownApp.description, HoistError.Code.unknownFunction.description: return 404
         case HoistError.Code.bodyTooLarge.description: return 413
         case HoistError.Code.workerCrashed.description: return 502

@@ -26,6 +26,8 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
     public let parameterNames: [String]
     let body: @Sendable (repeat each Arg) async throws -> Result
     let resultCodec: ResultCodec<Result>
+    /// Built once: type names come from the runtime and are not free.
+    public let descriptor: FunctionDescriptor
 
     /// Declares a function returning a `Codable` value.
     ///
@@ -42,6 +44,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         self.parameterNames = parameters
         self.body = body
         self.resultCodec = .codable
+        self.descriptor = Self.makeDescriptor(name: name, parameterNames: parameters, result: String(describing: Result.self))
         Self.checkDeclaration(name: name, parameterNames: parameters)
     }
 
@@ -55,6 +58,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         self.parameterNames = parameters
         self.body = body
         self.resultCodec = .void
+        self.descriptor = Self.makeDescriptor(name: name, parameterNames: parameters, result: "Void")
         Self.checkDeclaration(name: name, parameterNames: parameters)
     }
 
@@ -70,7 +74,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         return count
     }
 
-    public var descriptor: FunctionDescriptor {
+    private static func makeDescriptor(name: String, parameterNames: [String], result: String) -> FunctionDescriptor {
         var types: [String] = []
         for type in repeat (each Arg).self { types.append(String(describing: type)) }
         let params = types.enumerated().map { index, type in
@@ -79,7 +83,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
                 type: type
             )
         }
-        return FunctionDescriptor(name: name, parameters: params, result: resultCodec.typeName)
+        return FunctionDescriptor(name: name, parameters: params, result: result)
     }
 
     public func invoke(json body: Data) async throws -> Data {

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The directory where a daemon keeps its state (`~/.hoist`, or `HOIST_HOME`), and its layout.
 public struct HoistHome: Sendable, Hashable {
     public let root: String
@@ -17,6 +21,32 @@ public struct HoistHome: Sendable, Hashable {
     }
 
     public var daemonPidFile: String { root + "/daemon.pid" }
+    /// The token the daemon's control routes (`/_hoist/apps/…`) require; mode 0600, so only
+    /// the daemon's own user can deploy, remove or read logs.
+    public var controlTokenFile: String { root + "/" + Self.controlTokenFileName }
+    public static let controlTokenFileName = "daemon.token"
+
+    /// The control token, created on first use.
+    public func controlToken() throws -> String {
+        if let text = try? String(contentsOfFile: controlTokenFile, encoding: .utf8) {
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !token.isEmpty { return token }
+        }
+        try prepare()
+        var generator = SystemRandomNumberGenerator()
+        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let temporary = controlTokenFile + ".\(ProcessInfo.processInfo.processIdentifier)"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw HoistError(.internalError, "cannot write \(controlTokenFile)")
+        }
+        // Two processes may race to create it: the first link wins and both read the winner.
+        if link(temporary, controlTokenFile) != 0 {
+            unlink(temporary)
+            return try String(contentsOfFile: controlTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        unlink(temporary)
+        return token
+    }
     public var daemonLockFile: String { root + "/daemon.lock" }
     public var daemonLog: String { root + "/logs/daemon.log" }
     public var logsDirectory: String { root + "/logs" }

@@ -94,8 +94,17 @@ public enum ProcessSupport {
     }
 
     /// Whether a process with this PID exists (and may be signalled by us).
+    /// A zombie (exited, not yet reaped by its parent) counts as gone.
     public static func isAlive(_ pid: pid_t) -> Bool {
-        pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        #if os(Linux)
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+           let close = stat.lastIndex(of: ")") {
+            let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+            if state == "Z" || state == "X" { return false }
+        }
+        #endif
+        return true
     }
 
     /// A signal's name, for messages (`SIGKILL`).

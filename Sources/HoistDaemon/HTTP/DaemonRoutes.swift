@@ -9,6 +9,8 @@ struct DaemonRoutes: Sendable {
     let manager: AppManager
     let configuration: DaemonConfiguration
     let startedAt: Double
+    /// Required on control routes; see ``HoistHome/controlTokenFile``.
+    let controlToken: String
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { _, _ in try json(listing()) }
@@ -28,6 +30,7 @@ struct DaemonRoutes: Sendable {
         }
         router.get("/_hoist/apps") { _, _ in try json(listing()) }
         router.post("/_hoist/apps/:app/deploy") { request, context in
+            if let denied = checkToken(request) { return denied }
             let app = try context.parameters.require("app")
             let body = try await request.body.collect(upTo: 16 << 20)
             let deploy: DaemonAPI.DeployRequest
@@ -42,7 +45,8 @@ struct DaemonRoutes: Sendable {
                 return failure(error)
             }
         }
-        router.delete("/_hoist/apps/:app") { _, context in
+        router.delete("/_hoist/apps/:app") { request, context in
+            if let denied = checkToken(request) { return denied }
             let app = try context.parameters.require("app")
             do {
                 try await manager.remove(app: app)
@@ -52,6 +56,7 @@ struct DaemonRoutes: Sendable {
             }
         }
         router.get("/_hoist/apps/:app/logs") { request, context in
+            if let denied = checkToken(request) { return denied }
             let app = try context.parameters.require("app")
             let limit = request.uri.queryParameters.get("bytes", as: Int.self) ?? 65536
             guard let handle = FileHandle(forReadingAtPath: configuration.home.appLog(app)) else {
@@ -71,6 +76,18 @@ struct DaemonRoutes: Sendable {
         router.post(":app/:function") { request, context in
             try await call(request, context: context)
         }
+    }
+
+    /// `nil` when the request carries the control token; a 401 that reveals nothing otherwise.
+    private func checkToken(_ request: Request) -> Response? {
+        let presented = request.headers[.authorization].flatMap { value -> String? in
+            value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
+        } ?? ""
+        if ConstantTime.equal(presented, controlToken) { return nil }
+        return failure(CallFailure(HoistError(
+            .unauthorized,
+            "this route needs the daemon's control token (Authorization: Bearer …, from \(HoistHome.controlTokenFileName) in the daemon's home)"
+        )))
     }
 
     private func listing() -> DaemonAPI.Listing {

@@ -68,4 +68,39 @@ let sum = Function("sum", parameters: "values") { (values: [Int]) in values.redu
 struct TestApp: HoistApp {
     static let name = "testapp"
     static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum]
+
+    /// As a driver, exercises the public API against the local daemon and prints what it saw,
+    /// one `key=value` line each, for the end-to-end tests to check.
+    static func run() async throws {
+        let remoteAdd = try await add.to(.local)
+        print("add=\(try await remoteAdd(2, 3))")
+        print("endpoint=\(remoteAdd.endpoint)")
+        let remoteShout = try await shout.to(.local)
+        print("shout=\(try await remoteShout("loud"))")
+        print("quiet=\(try await remoteShout.quiet()("soft"))")
+        let remoteNote = try await note.to(.local)
+        try await remoteNote("void")
+        print("void=ok")
+        print("zero=\(try await zero.to(.local)())")
+        let mirrored = try await mirror.to(.local)(Point(x: 1, y: -2))
+        print("mirror=\(mirrored.x),\(mirrored.y)")
+        do {
+            _ = try await refuse.to(.local)("not today")
+            print("refuse=returned")
+        } catch let error as RemoteError {
+            print("refuse=\(error.type)|\(error.message)")
+        }
+        let stray = Function("stray") { () in 1 }
+        do {
+            _ = try await stray.to(.local)
+            print("stray=deployed")
+        } catch let error as HoistError {
+            print("stray=\(error.code)")
+        }
+        do {
+            _ = try await add.to(.local, env: Env(replicas: 0))
+        } catch let error as HoistError {
+            print("replicas=\(error.code)")
+        }
+    }
 }

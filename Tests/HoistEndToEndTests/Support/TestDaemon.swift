@@ -22,7 +22,7 @@ final class TestDaemon: @unchecked Sendable {
         let root = NSTemporaryDirectory() + "hoist-test-" + UUID().uuidString.prefix(8)
         home = HoistHome(root)
         port = try Self.freePort()
-        client = DaemonClient(baseURL: "http://127.0.0.1:\(port)")
+        client = DaemonClient.local(port: port, home: home)
         var environment = extraEnvironment
         environment[HoistEnvironment.home] = root
         environment[HoistEnvironment.port] = String(port)
