@@ -16,11 +16,20 @@ public struct DaemonClient: Sendable {
     public let token: String?
     private let http: HTTPClient
 
-    public init(baseURL: String, token: String? = nil, http: HTTPClient = .shared) {
+    public init(baseURL: String, token: String? = nil, http: HTTPClient = DaemonClient.sharedHTTPClient) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.http = http
     }
+
+    /// One client for all daemons: connections are kept alive and reused. AsyncHTTPClient's
+    /// default of 8 connections per host would queue concurrent calls behind each other.
+    public static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// The local daemon at `HOIST_PORT` (default 32300), with the control token from `home`.
     public static func local(port: Int = HoistEnvironment.localPort, home: HoistHome = .current) -> DaemonClient {

@@ -80,12 +80,8 @@ struct CLITests {
 
     @Test("the demo app deploys itself to a daemon it starts, and its endpoint answers curl")
     func demo() async throws {
-        let daemon = try TestDaemon()
-        defer {
-            _ = try? daemon.hoist(["daemon", "stop"])
-            daemon.shutdown()
-        }
-        let run = try Command.run(Binaries.demo, [], environment: daemon.environment)
+        let (daemon, run) = try driverRun(Binaries.demo)
+        defer { daemon.stopDriverStartedDaemon() }
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("summer(1, 2) = 3"))
         #expect(run.stdout.contains("[shout] shouting hello"))
@@ -105,12 +101,8 @@ struct CLITests {
 struct DriverTests {
     @Test("Function.to(.local) deploys, typed calls return, errors arrive typed, output streams")
     func driver() async throws {
-        let daemon = try TestDaemon()
-        defer {
-            _ = try? daemon.hoist(["daemon", "stop"])
-            daemon.shutdown()
-        }
-        let run = try Command.run(Binaries.testApp, [], environment: daemon.environment)
+        let (daemon, run) = try driverRun(Binaries.testApp)
+        defer { daemon.stopDriverStartedDaemon() }
         #expect(run.status == 0, "\(run.stderr)")
         let lines = run.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains("add=5"))
@@ -130,5 +122,19 @@ struct DriverTests {
         let shoutLine = try #require(lines.firstIndex(of: "[shout] shouting loud"))
         let shoutResult = try #require(lines.firstIndex(of: "shout=LOUD"))
         #expect(shoutLine < shoutResult)
+    }
+}
+
+/// Runs an app binary as a driver with a fresh home and port: it starts its own daemon.
+func driverRun(_ binary: String) throws -> (TestDaemon, Command.Output) {
+    let daemon = try TestDaemon()
+    return (daemon, try Command.run(binary, [], environment: daemon.environment))
+}
+
+extension TestDaemon {
+    /// Stops a daemon a driver started (by its pid file, through the CLI) and removes the home.
+    func stopDriverStartedDaemon() {
+        _ = try? hoist(["daemon", "stop"])
+        shutdown()
     }
 }
