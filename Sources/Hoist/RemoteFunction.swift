@@ -19,14 +19,19 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     /// The app the function belongs to on the system.
     public let app: String
     public let system: System
+    /// The number of worker processes serving the app when it was deployed.
+    public let replicas: Int
     /// Whether the function's output is streamed back and printed here.
     public private(set) var streamsOutput = true
+    /// The deadline of each call, overriding the function's default; see ``timeout(_:)``.
+    public private(set) var callTimeout: Duration?
     let client: DaemonClient
 
-    init(function: Function<repeat each Arg, Result>, app: String, system: System, client: DaemonClient) {
+    init(function: Function<repeat each Arg, Result>, app: String, system: System, replicas: Int, client: DaemonClient) {
         self.function = function
         self.app = app
         self.system = system
+        self.replicas = replicas
         self.client = client
     }
 
@@ -37,22 +42,40 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
 
     /// Runs the function on the system.
     public func callAsFunction(_ args: repeat each Arg) async throws -> Result {
-        let body = try function.encodeArguments(repeat each args)
+        try await call(encoded: try function.encodeArguments(repeat each args))
+    }
+
+    /// Runs the function with arguments already encoded by ``Function/encodeArguments(_:)``.
+    func call(encoded body: Data) async throws -> Result {
         let printer = streamsOutput ? OutputPrinter(function: function.name) : nil
         var output: DaemonClient.OutputHandler?
         if let printer {
             output = { kind, bytes in printer.write(kind, bytes) }
         }
         let name = function.name
+        let deadline = try callTimeout.map(CallTimeout.validate)
         let result: ByteBuffer
         do {
-            result = try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), output: output)
+            result = try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, output: output)
         } catch {
             printer?.flush()
             throw error
         }
         printer?.flush()
         return try function.decodeResult(Data(result.readableBytesView))
+    }
+
+    /// The same function with a deadline for each call, enforced by the system: a call still
+    /// running then fails with ``HoistError/Code/timedOut``, the function's task is cancelled,
+    /// and a worker that does not let go within a grace period is replaced.
+    ///
+    /// ```swift
+    /// let result = try await remote.timeout(.seconds(5))(input)
+    /// ```
+    public func timeout(_ timeout: Duration) -> Self {
+        var copy = self
+        copy.callTimeout = timeout
+        return copy
     }
 
     /// The same function with its output left on the system (in `hoist logs`) instead of printed here.
@@ -85,10 +108,10 @@ extension Function {
         let client = try await system.connect()
         let executable = ProcessSupport.executablePath
         let sha = try ExecutableHash.sha256(of: executable)
-        _ = try await client.deploy(
+        let deployed = try await client.deploy(
             app: app.name,
             request: DaemonAPI.DeployRequest(sha256: sha, executablePath: executable, env: env, secretValues: secretValues)
         )
-        return RemoteFunction(function: self, app: app.name, system: system, client: client)
+        return RemoteFunction(function: self, app: app.name, system: system, replicas: deployed.app.replicas, client: client)
     }
 }

@@ -10,7 +10,7 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 
 /// `hoist-bench`: Hoist's speed figures on this machine, in a release build:
 ///
-///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C]
+///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N]
 ///
 /// It starts a daemon of its own (a private home and port), deploys itself, measures, and
 /// stops that daemon. Figures, not assertions: compare runs on the same machine.
@@ -48,6 +48,13 @@ struct HoistBench: HoistApp {
         let throughput = try await callsPerSecond(remote, callers: options.callers, seconds: options.seconds)
         print(row("calls per second, \(options.callers) callers, \(options.replicas) workers", String(format: "%.0f", throughput)))
 
+        let inputs = (0..<options.mapInputs).map { ($0, 1) }
+        let mapStart = ContinuousClock.now
+        let sums = try await remote.starmap(inputs)
+        let mapTime = ContinuousClock.now - mapStart
+        precondition(sums.count == inputs.count && sums.last == inputs.count)
+        print(row("map over \(options.mapInputs) inputs", ms(mapTime) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / toSeconds(mapTime))))
+
         var redeploys: [Duration] = []
         for _ in 0..<20 {
             let start = ContinuousClock.now
@@ -74,8 +81,11 @@ struct HoistBench: HoistApp {
             }
             return try await group.reduce(0, +)
         }
-        let elapsed = ContinuousClock.now - start
-        return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Double(total) / toSeconds(ContinuousClock.now - start)
+    }
+
+    static func toSeconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     static func stopDaemon(home: String) {
@@ -102,6 +112,7 @@ struct Options {
     var seconds = 3.0
     var callers = 32
     var replicas = 2
+    var mapInputs = 10_000
 
     init(_ arguments: ArraySlice<String>) {
         var iterator = arguments.makeIterator()
@@ -112,8 +123,9 @@ struct Options {
             case "--seconds": seconds = value.flatMap(Double.init) ?? seconds
             case "--callers": callers = value.flatMap(Int.init) ?? callers
             case "--replicas": replicas = value.flatMap(Int.init) ?? replicas
+            case "--map": mapInputs = value.flatMap(Int.init) ?? mapInputs
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N\n".utf8))
                 exit(64)
             }
         }

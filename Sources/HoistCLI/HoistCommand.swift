@@ -46,7 +46,7 @@ func exitCode(for code: HoistError.Code) -> Int32 {
     switch code {
     case .badArguments, .unknownApp, .unknownFunction, .bodyTooLarge, .invalidName, .invalidConfiguration: return 2
     case .daemonUnavailable, .protocolMismatch: return 3
-    case .workerCrashed, .noWorkers, .deployFailed: return 4
+    case .workerCrashed, .noWorkers, .deployFailed, .timedOut, .cancelled: return 4
     default: return 1
     }
 }

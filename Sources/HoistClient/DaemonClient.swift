@@ -44,10 +44,15 @@ public struct DaemonClient: Sendable {
     /// With an `output` handler the daemon streams what the function prints while it runs;
     /// without one, only the result comes back (as for any HTTP caller).
     /// Throws ``RemoteError`` when the function threw and ``HoistError`` for anything else.
-    public func call(app: String, function: String, body: ByteBuffer, output: OutputHandler? = nil, timeout: TimeAmount = .hours(24)) async throws -> ByteBuffer {
+    /// `deadline` is the call's timeout in seconds, enforced by the daemon (``CallTimeout``);
+    /// `nil` uses the function's default.
+    public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, output: OutputHandler? = nil) async throws -> ByteBuffer {
         var request = HTTPClientRequest(url: "\(baseURL)/\(app)/\(function)")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        if let deadline { request.headers.add(name: CallTimeout.header, value: String(deadline)) }
+        // The daemon enforces the deadline; the connection only needs to outlive it.
+        let timeout: TimeAmount = deadline.map { .milliseconds(Int64($0 * 1000) + 60_000) } ?? .hours(24)
         if output != nil { request.headers.add(name: "Accept", value: CallStream.mediaType) }
         request.body = .bytes(body)
         let response = try await execute(request, timeout: timeout)

@@ -40,18 +40,40 @@ public enum WorkerRuntime {
         let helloBytes = try JSONEncoder().encode(hello)
         try await channel.writeAndFlush(WorkerFrame(kind: .hello, callID: 0, payload: ByteBuffer(bytes: helloBytes)))
 
+        // Calls run one at a time, in order, in a task of their own, so that the frame loop
+        // stays free to hear a cancel for the call that is running.
+        let (calls, callQueue) = AsyncStream.makeStream(of: WorkerFrame.self)
+        let running = RunningCall()
+        let processor = Task {
+            for await frame in calls {
+                if running.wasCancelledWhileQueued(frame.callID) {
+                    channel.writeAndFlush(failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: frame.callID), promise: nil)
+                    continue
+                }
+                let task = Task { await serve(frame, table: table, capture: capture, channel: channel) }
+                running.start(frame.callID, task)
+                let reply = await task.value
+                running.finish()
+                channel.writeAndFlush(reply, promise: nil)
+            }
+        }
+
         for await frame in frames {
             switch frame.kind {
             case .call:
-                let reply = await serve(frame, table: table, capture: capture, channel: channel)
-                channel.writeAndFlush(reply, promise: nil)
+                callQueue.yield(frame)
+            case .cancel:
+                running.cancel(frame.callID)
             case .shutdown:
+                callQueue.finish()
+                await processor.value
                 try? await channel.close()
                 return
             default:
                 capture.log("hoist worker: ignoring unexpected \(frame.kind) frame from the daemon")
             }
         }
+        callQueue.finish()
     }
 
     private static func serve(_ frame: WorkerFrame, table: FunctionTable, capture: OutputCapture, channel: any Channel) async -> WorkerFrame {
@@ -110,5 +132,45 @@ private final class InboundFrames: ChannelInboundHandler, Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// The call a worker is running, so that a cancel frame can reach it.
+private final class RunningCall: Sendable {
+    private struct State {
+        var id: UInt64?
+        var task: Task<WorkerFrame, Never>?
+        var cancelledBeforeStart: Set<UInt64> = []
+    }
+    private let state = NIOLockedValueBox(State())
+
+    func start(_ id: UInt64, _ task: Task<WorkerFrame, Never>) {
+        let cancelled = state.withLockedValue { state -> Bool in
+            state.id = id
+            state.task = task
+            return state.cancelledBeforeStart.remove(id) != nil
+        }
+        if cancelled { task.cancel() }
+    }
+
+    func finish() {
+        state.withLockedValue { state in
+            state.id = nil
+            state.task = nil
+        }
+    }
+
+    /// Cancels the running call if it has this id; otherwise remembers the id for when it starts.
+    func cancel(_ id: UInt64) {
+        let task = state.withLockedValue { state -> Task<WorkerFrame, Never>? in
+            if state.id == id { return state.task }
+            state.cancelledBeforeStart.insert(id)
+            return nil
+        }
+        task?.cancel()
+    }
+
+    func wasCancelledWhileQueued(_ id: UInt64) -> Bool {
+        state.withLockedValue { $0.cancelledBeforeStart.remove(id) != nil }
     }
 }

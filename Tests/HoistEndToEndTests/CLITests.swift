@@ -118,6 +118,9 @@ struct DriverTests {
         #expect(lines.contains("refuse=HoistTestApp.Refusal|refused: not today"))
         #expect(lines.contains("stray=notInApp"))
         #expect(lines.contains("replicas=invalidConfiguration"))
+        #expect(lines.contains("zeroTimeout=invalidConfiguration"))
+        #expect(lines.contains("timeout=timedOut"))
+        #expect(lines.contains("withinTimeout=true"))
         // The printed lines keep their order relative to the driver's own prints.
         let shoutLine = try #require(lines.firstIndex(of: "[shout] shouting loud"))
         let shoutResult = try #require(lines.firstIndex(of: "shout=LOUD"))
@@ -126,9 +129,9 @@ struct DriverTests {
 }
 
 /// Runs an app binary as a driver with a fresh home and port: it starts its own daemon.
-func driverRun(_ binary: String) throws -> (TestDaemon, Command.Output) {
+func driverRun(_ binary: String, arguments: [String] = []) throws -> (TestDaemon, Command.Output) {
     let daemon = try TestDaemon()
-    return (daemon, try Command.run(binary, [], environment: daemon.environment))
+    return (daemon, try Command.run(binary, arguments, environment: daemon.environment))
 }
 
 extension TestDaemon {
@@ -136,5 +139,22 @@ extension TestDaemon {
     func stopDriverStartedDaemon() {
         _ = try? hoist(["daemon", "stop"])
         shutdown()
+    }
+}
+
+@Suite("map and starmap", .serialized)
+struct MapTests {
+    @Test("results in input order; first failure thrown, or every outcome collected")
+    func maps() async throws {
+        let (daemon, run) = try driverRun(Binaries.testApp, arguments: ["map"])
+        defer { daemon.stopDriverStartedDaemon() }
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("starmap=ordered"))
+        // 1...1000 holds 142 multiples of 7.
+        #expect(lines.contains("mapResults=1000,142,true"))
+        #expect(lines.contains("map=threw HoistTestApp.Refusal"))
+        #expect(lines.contains("empty=0"))
+        #expect(lines.contains("maxInFlight=invalidConfiguration"))
     }
 }

@@ -91,12 +91,16 @@ struct DeployTests {
             let victim = try await daemon.whoami().pid
             let call = Task { try await daemon.call("sleepy", "5000") }
             try await Task.sleep(for: .milliseconds(300))
+            // Queued behind the running call on the only worker: never started, so it is rerun.
+            let queued = Task { try await daemon.call("add", "[20,3]") }
+            try await Task.sleep(for: .milliseconds(100))
             kill(victim, SIGKILL)
             let error = await #expect(throws: HoistError.self) { _ = try await call.value }
             #expect(error?.code == .workerCrashed)
             #expect(error?.message.contains("SIGKILL") == true)
             #expect(error?.message.contains("sleepy") == true)
             #expect(error?.message.contains("pid \(victim)") == true)
+            #expect(try await queued.value == "23")
             // A new worker takes the next call.
             let replacement = try await daemon.whoami()
             #expect(replacement.pid != victim)

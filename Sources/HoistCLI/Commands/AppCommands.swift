@@ -40,6 +40,7 @@ struct CallCommand: AsyncParsableCommand {
     @Argument(help: "The function.") var function: String
     @Argument(help: "The arguments as JSON.") var arguments: String?
     @Flag(help: "Do not print the function's output.") var quiet = false
+    @Option(help: "Seconds the call may take before the daemon stops it (exit 4).") var timeout: Double?
 
     func run() async throws {
         try await withExitCodes {
@@ -49,7 +50,10 @@ struct CallCommand: AsyncParsableCommand {
             var output: DaemonClient.OutputHandler?
             if let printer { output = { kind, bytes in printer.write(kind, bytes) } }
             do {
-                let result = try await options.client.call(app: app, function: function, body: ByteBuffer(bytes: body), output: output)
+                if let timeout, !(timeout > 0) {
+                    throw HoistError(.invalidConfiguration, "--timeout must be a positive number of seconds, got \(timeout)")
+                }
+                let result = try await options.client.call(app: app, function: function, body: ByteBuffer(bytes: body), deadline: timeout, output: output)
                 printer?.flush()
                 print(String(buffer: result))
             } catch {

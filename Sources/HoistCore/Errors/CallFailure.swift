@@ -37,6 +37,9 @@ public struct CallFailure: Codable, Sendable, Error, CustomStringConvertible {
         if let error = error as? HoistError {
             return CallFailure(error)
         }
+        if error is CancellationError {
+            return CallFailure(HoistError(.cancelled, "'\(function)' was cancelled"))
+        }
         let message: String
         if let localized = error as? any LocalizedError, let text = localized.errorDescription {
             message = text
@@ -63,6 +66,8 @@ public struct CallFailure: Codable, Sendable, Error, CustomStringConvertible {
         case HoistError.Code.bodyTooLarge.description: return 413
         case HoistError.Code.workerCrashed.description: return 502
         case HoistError.Code.noWorkers.description: return 503
+        case HoistError.Code.timedOut.description: return 504
+        case HoistError.Code.cancelled.description: return 499
         case HoistError.Code.invalidName.description, HoistError.Code.invalidConfiguration.description: return 400
         default: return 500
         }

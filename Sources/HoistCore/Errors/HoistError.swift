@@ -12,7 +12,7 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
         private enum Base: String, Hashable, Sendable, Codable {
             case badArguments, unknownApp, unknownFunction, bodyTooLarge, workerCrashed
             case noWorkers, deployFailed, daemonUnavailable, badResponse, invalidName
-            case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized
+            case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized, timedOut, cancelled
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -45,6 +45,10 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let invalidConfiguration = Code(.invalidConfiguration)
         /// Driver and daemon speak different protocol versions.
         public static let protocolMismatch = Code(.protocolMismatch)
+        /// The call passed its deadline (HTTP 504); the worker was asked to cancel it.
+        public static let timedOut = Code(.timedOut)
+        /// The call was cancelled.
+        public static let cancelled = Code(.cancelled)
         /// The request lacks a valid token (HTTP 401).
         public static let unauthorized = Code(.unauthorized)
         /// Something that should not happen; the message says where.

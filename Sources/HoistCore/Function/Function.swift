@@ -34,32 +34,36 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
     /// - Parameters:
     ///   - name: The name it is called by remotely; letters, digits, `-`, `_` and `.`.
     ///   - parameters: Optional parameter names, one per argument, for callers that send JSON objects.
+    ///   - timeout: The default deadline of a remote call, enforced by the system; callers may
+    ///     override it per call with ``RemoteFunction/timeout(_:)``.
     ///   - body: The function itself; it may be `async` and may throw.
     public init(
         _ name: String,
         parameters: String...,
+        timeout: Duration? = nil,
         body: @escaping @Sendable (repeat each Arg) async throws -> Result
     ) where Result: Codable {
         self.name = name
         self.parameterNames = parameters
         self.body = body
         self.resultCodec = .codable
-        self.descriptor = Self.makeDescriptor(name: name, parameterNames: parameters, result: String(describing: Result.self))
-        Self.checkDeclaration(name: name, parameterNames: parameters)
+        self.descriptor = Self.makeDescriptor(name: name, parameterNames: parameters, result: String(describing: Result.self), timeout: timeout)
+        checkDeclaration(name: name, parameterNames: parameters)
     }
 
     /// Declares a function that returns nothing; remote callers get `null`.
     public init(
         _ name: String,
         parameters: String...,
+        timeout: Duration? = nil,
         body: @escaping @Sendable (repeat each Arg) async throws -> Void
     ) where Result == Void {
         self.name = name
         self.parameterNames = parameters
         self.body = body
         self.resultCodec = .void
-        self.descriptor = Self.makeDescriptor(name: name, parameterNames: parameters, result: "Void")
-        Self.checkDeclaration(name: name, parameterNames: parameters)
+        self.descriptor = Self.makeDescriptor(name: name, parameterNames: parameters, result: "Void", timeout: timeout)
+        checkDeclaration(name: name, parameterNames: parameters)
     }
 
     /// Runs the function in this process.
@@ -74,7 +78,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         return count
     }
 
-    private static func makeDescriptor(name: String, parameterNames: [String], result: String) -> FunctionDescriptor {
+    private static func makeDescriptor(name: String, parameterNames: [String], result: String, timeout: Duration?) -> FunctionDescriptor {
         var types: [String] = []
         for type in repeat (each Arg).self { types.append(String(describing: type)) }
         let params = types.enumerated().map { index, type in
@@ -83,7 +87,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
                 type: type
             )
         }
-        return FunctionDescriptor(name: name, parameters: params, result: result)
+        return FunctionDescriptor(name: name, parameters: params, result: result, timeoutSeconds: timeout.map(CallTimeout.seconds))
     }
 
     public func invoke(json body: Data) async throws -> Data {
@@ -102,13 +106,16 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         try resultCodec.decode(data)
     }
 
-    private static func checkDeclaration(name: String, parameterNames: [String]) {
+    private func checkDeclaration(name: String, parameterNames: [String]) {
         if let problem = FunctionTable.problem(withName: name) {
             preconditionFailure("Function(\"\(name)\"): \(problem)")
         }
+        if let timeout = descriptor.timeoutSeconds {
+            precondition(timeout > 0, "Function(\"\(name)\") has a timeout of \(timeout) s: a timeout must be positive")
+        }
         precondition(
-            parameterNames.isEmpty || parameterNames.count == arity,
-            "Function(\"\(name)\") declares \(parameterNames.count) parameter names for \(arity) arguments: give one name per argument, or none"
+            parameterNames.isEmpty || parameterNames.count == Self.arity,
+            "Function(\"\(name)\") declares \(parameterNames.count) parameter names for \(Self.arity) arguments: give one name per argument, or none"
         )
     }
 }

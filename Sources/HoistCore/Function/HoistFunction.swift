@@ -40,11 +40,14 @@ public struct FunctionDescriptor: Codable, Sendable, Hashable {
     public var parameters: [Parameter]
     /// The Swift type of the result; `Void` for functions that return nothing.
     public var result: String
+    /// The default deadline of a call, in seconds; `nil` for none.
+    public var timeoutSeconds: Double?
 
-    public init(name: String, parameters: [Parameter], result: String) {
+    public init(name: String, parameters: [Parameter], result: String, timeoutSeconds: Double? = nil) {
         self.name = name
         self.parameters = parameters
         self.result = result
+        self.timeoutSeconds = timeoutSeconds
     }
 
     /// `summer(a: Int, b: Int) -> Int`, for error messages.

@@ -21,6 +21,8 @@ public struct WorkerFrame: Sendable {
         case stderr = 6
         /// Daemon → worker: finish the calls you have and exit.
         case shutdown = 7
+        /// Daemon → worker: stop the call with this id (its deadline passed).
+        case cancel = 8
     }
 
     public var kind: Kind

@@ -1,5 +1,6 @@
 import Foundation
 import HoistCore
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -115,12 +116,19 @@ struct DaemonRoutes: Sendable {
         } catch {
             return tooLarge(length: nil, limit: limit)
         }
+        let timeout: Double?
+        do {
+            timeout = try request.headers[HTTPField.Name(CallTimeout.header)!].map(CallTimeout.parse)
+                ?? entry.manifest.functions.first { $0.name == function }?.timeoutSeconds
+        } catch {
+            return failure(error)
+        }
         let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
         let callRequest = CallRequest(function: function, wantsOutput: wantsStream, body: body)
         let pool = entry.pool
         guard wantsStream else {
             do {
-                let result = try await pool.call(callRequest, output: nil)
+                let result = try await pool.call(callRequest, timeout: timeout, output: nil)
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: result))
             } catch {
                 return failure(error)
@@ -134,7 +142,7 @@ struct DaemonRoutes: Sendable {
                 let task = Task {
                     var last = ByteBuffer()
                     do {
-                        let result = try await pool.call(callRequest) { kind, bytes in
+                        let result = try await pool.call(callRequest, timeout: timeout) { kind, bytes in
                             var record = ByteBuffer()
                             CallStream.write(kind == .stdout ? .stdout : .stderr, bytes, into: &record)
                             continuation.yield(record)

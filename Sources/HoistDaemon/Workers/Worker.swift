@@ -18,7 +18,14 @@ final class Worker: @unchecked Sendable {
         let function: String
         let continuation: CheckedContinuation<ByteBuffer, any Error>
         let output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
+        var deadline: Scheduled<Void>?
     }
+
+    /// How long a worker has to let go of a call it was asked to cancel before it is killed.
+    static let cancelGrace: TimeAmount = {
+        let milliseconds = ProcessInfo.processInfo.environment["HOIST_CANCEL_GRACE_MS"].flatMap(Int64.init) ?? 2000
+        return .milliseconds(max(0, milliseconds))
+    }()
 
     let app: String
     let index: Int
@@ -27,10 +34,14 @@ final class Worker: @unchecked Sendable {
     private var _state: State = .starting
     private var channel: (any Channel)?
     private var pending: [UInt64: Pending] = [:]
+    /// Calls the worker was asked to cancel and has not yet answered.
+    private var cancelling: Set<UInt64> = []
     private var _pid: Int32 = 0
     private var readyWaiters: [CheckedContinuation<Void, any Error>] = []
     private var exitDescription: String?
     var onExit: (@Sendable (Worker, String) -> Void)?
+    /// Called before a worker that did not let go of a cancelled call is killed.
+    var onStuck: (@Sendable (Worker, String) -> Void)?
 
     init(app: String, index: Int) {
         self.app = app
@@ -39,6 +50,8 @@ final class Worker: @unchecked Sendable {
     }
 
     var state: State { lock.withLock { _state } }
+    /// Ready and not stuck on a call it was asked to cancel: may take new calls.
+    var isAvailable: Bool { lock.withLock { _state == .ready && cancelling.isEmpty } }
     var pid: Int32 { lock.withLock { _pid } }
     var inFlight: Int { lock.withLock { pending.count } }
 
@@ -82,16 +95,23 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    /// Sends a call and waits for its result.
+    /// Sends a call and waits for its result, or until `timeout` seconds have passed.
     func call(
         id: UInt64,
         request: CallRequest,
+        timeout: Double?,
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
     ) async throws -> ByteBuffer {
         try await withCheckedThrowingContinuation { continuation in
             let channel: (any Channel)? = lock.withLock {
                 guard _state == .ready, let channel = self.channel else { return nil }
-                pending[id] = Pending(function: request.function, continuation: continuation, output: output)
+                var entry = Pending(function: request.function, continuation: continuation, output: output)
+                if let timeout {
+                    entry.deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
+                        self.deadlinePassed(id, after: timeout)
+                    }
+                }
+                pending[id] = entry
                 return channel
             }
             guard let channel else {
@@ -110,10 +130,12 @@ final class Worker: @unchecked Sendable {
             let sink = lock.withLock { pending[frame.callID]?.output }
             sink?(frame.kind, frame.payload)
         case .result:
-            let entry = lock.withLock { pending.removeValue(forKey: frame.callID) }
+            let entry = lock.withLock { settle(frame.callID) }
+            entry?.deadline?.cancel()
             entry?.continuation.resume(returning: frame.payload)
         case .failure:
-            guard let entry = lock.withLock({ pending.removeValue(forKey: frame.callID) }) else { return }
+            guard let entry = lock.withLock({ settle(frame.callID) }) else { return }
+            entry.deadline?.cancel()
             let failure = (try? JSONDecoder().decode(CallFailure.self, from: Data(frame.payload.readableBytesView)))
                 ?? CallFailure(HoistError(.badResponse, "worker \(index) of app '\(app)' sent a failure that could not be decoded"))
             entry.continuation.resume(throwing: failure)
@@ -122,23 +144,64 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    /// Removes a finished call; a call that was being cancelled counts as let go.
+    private func settle(_ id: UInt64) -> Pending? {
+        cancelling.remove(id)
+        return pending.removeValue(forKey: id)
+    }
+
+    /// The call's deadline passed: fail it, ask the worker to cancel it, and kill the worker if
+    /// it has not let go within ``cancelGrace`` (a busy loop never checks for cancellation).
+    private func deadlinePassed(_ id: UInt64, after timeout: Double) {
+        let (entry, channel, pid): (Pending?, (any Channel)?, Int32) = lock.withLock {
+            guard let entry = pending.removeValue(forKey: id) else { return (nil, nil, 0) }
+            cancelling.insert(id)
+            return (entry, self.channel, _pid)
+        }
+        guard let entry else { return }
+        let seconds = timeout.formatted(.number.precision(.fractionLength(0...3)))
+        entry.continuation.resume(throwing: CallFailure(HoistError(
+            .timedOut,
+            "'\(entry.function)' of app '\(app)' did not finish within \(seconds) s; worker \(index) (pid \(pid)) was asked to cancel it"
+        )))
+        guard let channel else { return }
+        channel.writeAndFlush(WorkerFrame(kind: .cancel, callID: id, payload: ByteBuffer()), promise: nil)
+        channel.eventLoop.scheduleTask(in: Self.cancelGrace) {
+            let stuck = self.lock.withLock { self.cancelling.contains(id) && self._pid == pid }
+            if stuck {
+                self.onStuck?(self, entry.function)
+                self.signal(SIGKILL)
+            }
+        }
+    }
+
     /// The process ended: fail what it was running, with the reason.
     func exited(status: Int32, signalled: Bool) {
         let reason = signalled
             ? "was killed by signal \(status) (\(ProcessSupport.signalName(status)))"
             : "exited with status \(status)"
-        let (calls, waiters, pid): ([Pending], [CheckedContinuation<Void, any Error>], Int32) = lock.withLock {
+        let (calls, runningID, waiters, pid): ([UInt64: Pending], UInt64?, [CheckedContinuation<Void, any Error>], Int32) = lock.withLock {
             _state = .exited
             exitDescription = "worker \(index) of app '\(app)' (pid \(_pid)) \(reason) before it was ready; see `hoist logs \(app)`"
-            let calls = Array(pending.values)
+            let calls = pending
+            // A worker runs its calls one at a time in the order sent, and ids grow: the lowest
+            // pending id was running, unless the running call had already been cancelled.
+            let runningID = cancelling.isEmpty ? pending.keys.min() : nil
             pending = [:]
+            cancelling = []
             channel = nil
             defer { readyWaiters = [] }
-            return (calls, readyWaiters, _pid)
+            return (calls, runningID, readyWaiters, _pid)
         }
-        for call in calls {
-            let error = HoistError(.workerCrashed, "worker \(index) of app '\(app)' (pid \(pid)) \(reason) while running '\(call.function)'")
-            call.continuation.resume(throwing: CallFailure(error))
+        for (id, call) in calls {
+            call.deadline?.cancel()
+            if id == runningID {
+                let error = HoistError(.workerCrashed, "worker \(index) of app '\(app)' (pid \(pid)) \(reason) while running '\(call.function)'")
+                call.continuation.resume(throwing: CallFailure(error))
+            } else {
+                // Never started: safe to run on another worker.
+                call.continuation.resume(throwing: NotStarted())
+            }
         }
         for waiter in waiters {
             waiter.resume(throwing: HoistError(.deployFailed, lock.withLock { exitDescription } ?? reason))
@@ -158,3 +221,6 @@ final class Worker: @unchecked Sendable {
         if pid > 0 && state != .exited { kill(pid, signal) }
     }
 }
+
+/// A call that was queued on a worker that died before starting it.
+struct NotStarted: Error {}

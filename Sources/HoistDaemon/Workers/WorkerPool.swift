@@ -62,12 +62,16 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs a call on the least busy ready worker.
-    func call(_ request: CallRequest, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
+    func call(_ request: CallRequest, timeout: Double? = nil, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
             if let worker = pickWorker() {
                 let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
-                return try await worker.call(id: id, request: request, output: output)
+                do {
+                    return try await worker.call(id: id, request: request, timeout: timeout, output: output)
+                } catch is NotStarted {
+                    continue
+                }
             }
             // Between a crash and its replacement there may be no worker; wait for one rather than fail.
             if lock.withLock({ stopped }) || ContinuousClock.now > deadline {
@@ -81,7 +85,7 @@ final class WorkerPool: @unchecked Sendable {
         lock.withLock {
             var best: Worker?
             var bestLoad = Int.max
-            for worker in workers where worker.state == .ready {
+            for worker in workers where worker.isAvailable {
                 let load = worker.inFlight
                 if load < bestLoad {
                     best = worker
@@ -125,6 +129,9 @@ final class WorkerPool: @unchecked Sendable {
     private func spawn(index: Int) throws -> Worker {
         let worker = Worker(app: app, index: index)
         worker.onExit = { [weak self] worker, reason in self?.workerExited(worker, reason: reason) }
+        worker.onStuck = { [weak self] worker, function in
+            self?.appendToLog("hoist: worker \(worker.index) of app '\(worker.app)' (pid \(worker.pid)) did not stop '\(function)' within \(Worker.cancelGrace) of its deadline; killing it")
+        }
         registry.add(worker, pool: self)
 
         var environment = launch.environment

@@ -63,15 +63,35 @@ let whoami = Function("whoami") { () in
 }
 let size = Function("size", parameters: "data") { (data: String) in data.utf8.count }
 let sum = Function("sum", parameters: "values") { (values: [Int]) in values.reduce(0, +) }
+/// Busy for `milliseconds` without ever checking for cancellation.
+let spin = Function("spin", parameters: "milliseconds") { (ms: Int) -> Int in
+    let end = Date().addingTimeInterval(Double(ms) / 1000)
+    var turns = 0
+    while Date() < end { turns &+= 1 }
+    return turns
+}
+/// Has a default deadline of 300 ms and sleeps longer when asked to.
+let bounded = Function("bounded", parameters: "milliseconds", timeout: .milliseconds(300)) { (ms: Int) async throws -> Int in
+    try await Task.sleep(for: .milliseconds(ms))
+    return ms
+}
+/// Fails for multiples of 7, for map's failure modes.
+let square = Function("square", parameters: "n") { (n: Int) async throws -> Int in
+    if n % 7 == 0 { throw Refusal(reason: "\(n) is a multiple of 7") }
+    return n * n
+}
 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
     static func run() async throws {
+        if CommandLine.arguments.dropFirst().first == "map" {
+            return try await runMaps()
+        }
         let remoteAdd = try await add.to(.local)
         print("add=\(try await remoteAdd(2, 3))")
         print("endpoint=\(remoteAdd.endpoint)")
@@ -101,6 +121,52 @@ struct TestApp: HoistApp {
             _ = try await add.to(.local, env: Env(replicas: 0))
         } catch let error as HoistError {
             print("replicas=\(error.code)")
+        }
+        do {
+            _ = try await remoteAdd.timeout(.zero)(1, 2)
+        } catch let error as HoistError {
+            print("zeroTimeout=\(error.code)")
+        }
+        let remoteSleepy = try await sleepy.to(.local)
+        do {
+            _ = try await remoteSleepy.timeout(.milliseconds(200))(3000)
+            print("timeout=returned")
+        } catch let error as HoistError {
+            print("timeout=\(error.code)")
+        }
+        print("withinTimeout=\(try await remoteSleepy.timeout(.seconds(10))(10) > 0)")
+    }
+
+    /// The map scenario: ordered results, both failure modes, empty and invalid input.
+    static func runMaps() async throws {
+        let remoteAdd = try await add.to(.local, env: Env(replicas: 2))
+        let sums = try await remoteAdd.starmap((0..<1000).map { ($0, 1000 * $0) })
+        print("starmap=\(sums == (0..<1000).map { 1001 * $0 } ? "ordered" : "wrong")")
+
+        let remoteSquare = try await square.to(.local, env: Env(replicas: 2))
+        let inputs = Array(1...1000)
+        let outcomes = try await remoteSquare.mapResults(inputs)
+        var failures = 0
+        var correct = true
+        for (input, outcome) in zip(inputs, outcomes) {
+            switch outcome {
+            case .success(let value): correct = correct && value == input * input && input % 7 != 0
+            case .failure(let error as RemoteError): failures += 1; correct = correct && input % 7 == 0 && error.message.contains("\(input) is")
+            case .failure: correct = false
+            }
+        }
+        print("mapResults=\(outcomes.count),\(failures),\(correct)")
+        do {
+            _ = try await remoteSquare.map(inputs)
+            print("map=returned")
+        } catch let error as RemoteError {
+            print("map=threw \(error.type)")
+        }
+        print("empty=\(try await remoteSquare.map([]).count)")
+        do {
+            _ = try await remoteSquare.map([1], maxInFlight: 0)
+        } catch let error as HoistError {
+            print("maxInFlight=\(error.code)")
         }
     }
 }

@@ -1,0 +1,78 @@
+import Foundation
+import HoistClient
+import HoistCore
+import NIOCore
+import Testing
+
+extension TestDaemon {
+    func call(_ function: String, _ json: String, deadline: Double) async throws -> String {
+        String(buffer: try await client.call(app: "testapp", function: function, body: ByteBuffer(string: json), deadline: deadline))
+    }
+}
+
+@Suite("Timeouts, enforced by the daemon", .serialized)
+struct TimeoutTests {
+    @Test("a cooperative function is cancelled at its deadline and the worker carries on")
+    func cooperative() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let pid = try await daemon.whoami().pid
+            let started = ContinuousClock.now
+            let error = await #expect(throws: HoistError.self) {
+                _ = try await daemon.call("sleepy", "10000", deadline: 0.3)
+            }
+            #expect(error?.code == .timedOut)
+            #expect(error?.message.contains("'sleepy'") == true)
+            #expect(error?.message.contains("0.3 s") == true)
+            // Answered at the deadline, not when the function would have finished.
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(try await daemon.whoami().pid == pid)
+            #expect(try await daemon.call("add", "[1,2]", deadline: 5) == "3")
+        }
+    }
+
+    @Test("a busy loop that ignores cancellation gets its worker killed and replaced after the grace period")
+    func nonCooperative() async throws {
+        try await withDaemon(extraEnvironment: ["HOIST_CANCEL_GRACE_MS": "300"]) { daemon in
+            try await daemon.deploy()
+            let pid = try await daemon.whoami().pid
+            let error = await #expect(throws: HoistError.self) {
+                _ = try await daemon.call("spin", "20000", deadline: 0.3)
+            }
+            #expect(error?.code == .timedOut)
+            let replacement = try await daemon.whoami()
+            #expect(replacement.pid != pid)
+            #expect(daemon.appLog.contains("did not stop 'spin'"))
+        }
+    }
+
+    @Test("a function's default timeout applies when the caller gives none")
+    func functionDefault() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            #expect(try await daemon.call("bounded", "10") == "10")
+            let error = await #expect(throws: HoistError.self) { _ = try await daemon.call("bounded", "5000") }
+            #expect(error?.code == .timedOut)
+            // A caller's deadline overrides the default.
+            #expect(try await daemon.call("bounded", "600", deadline: 5) == "600")
+        }
+    }
+
+    @Test("over HTTP: 504 at the deadline, 400 for a deadline that is not a positive number")
+    func http() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let timedOut = try curl("\(daemon.baseURL)/testapp/sleepy", ["-H", "Hoist-Timeout: 0.2", "-d", "5000"])
+            #expect(timedOut.status == 504)
+            #expect(timedOut.body.contains("timedOut"))
+            for bad in ["0", "-1", "soon"] {
+                let result = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Hoist-Timeout: \(bad)", "-d", "[1,2]"])
+                #expect(result.status == 400, "\(bad)")
+                #expect(result.body.contains("positive number of seconds"))
+            }
+            let cli = try daemon.hoist(["call", "testapp", "sleepy", "5000", "--timeout", "0.2", "--port", String(daemon.port)])
+            #expect(cli.status == 4)
+            #expect(cli.stderr.contains("did not finish within 0.2 s"))
+        }
+    }
+}
