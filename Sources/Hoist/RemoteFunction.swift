@@ -16,28 +16,30 @@ import NIOCore
 /// machinery (a crashed worker, bad arguments) as ``HoistError``.
 public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Sendable {
     public let function: Function<repeat each Arg, Result>
-    /// The app the function belongs to on the system.
-    public let app: String
-    public let system: System
-    /// The number of worker processes serving the app when it was deployed.
-    public let replicas: Int
-    /// Whether the function's output is streamed back and printed here.
-    public private(set) var streamsOutput = true
-    /// The deadline of each call, overriding the function's default; see ``timeout(_:)``.
-    public private(set) var callTimeout: Duration?
-    let client: DaemonClient
+    /// Where and how calls go. Kept in a class so that this struct holds only two fields: a
+    /// variadic generic struct with more stored fields than that was miscompiled by Swift 6.3
+    /// (fields read at the wrong offset).
+    let target: RemoteTarget
 
-    init(function: Function<repeat each Arg, Result>, app: String, system: System, replicas: Int, client: DaemonClient) {
+    /// The app the function belongs to on the system.
+    public var app: String { target.app }
+    public var system: System { target.system }
+    /// The number of worker processes serving the app when it was deployed.
+    public var replicas: Int { target.replicas }
+    /// Whether the function's output is streamed back and printed here.
+    public var streamsOutput: Bool { target.streamsOutput }
+    /// The deadline of each call, overriding the function's default; see ``timeout(_:)``.
+    public var callTimeout: Duration? { target.callTimeout }
+    var client: DaemonClient { target.client }
+
+    init(function: Function<repeat each Arg, Result>, target: RemoteTarget) {
         self.function = function
-        self.app = app
-        self.system = system
-        self.replicas = replicas
-        self.client = client
+        self.target = target
     }
 
     /// The function's HTTP endpoint: `POST` a JSON body to call it.
     public var endpoint: URL {
-        URL(string: "\(client.baseURL)/\(app)/\(function.name)")!
+        URL(string: "\(client.baseURL)/\(app)/\(target.functionName)")!
     }
 
     /// Runs the function on the system.
@@ -52,7 +54,7 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
         if let printer {
             output = { kind, bytes in printer.write(kind, bytes) }
         }
-        let name = function.name
+        let name = target.functionName
         let deadline = try callTimeout.map(CallTimeout.validate)
         let result: ByteBuffer
         do {
@@ -73,16 +75,12 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     /// let result = try await remote.timeout(.seconds(5))(input)
     /// ```
     public func timeout(_ timeout: Duration) -> Self {
-        var copy = self
-        copy.callTimeout = timeout
-        return copy
+        Self(function: function, target: target.with { $0.callTimeout = timeout })
     }
 
     /// The same function with its output left on the system (in `hoist logs`) instead of printed here.
     public func quiet(_ quiet: Bool = true) -> Self {
-        var copy = self
-        copy.streamsOutput = !quiet
-        return copy
+        Self(function: function, target: target.with { $0.streamsOutput = !quiet })
     }
 }
 
@@ -112,6 +110,39 @@ extension Function {
             app: app.name,
             request: DaemonAPI.DeployRequest(sha256: sha, executablePath: executable, env: env, secretValues: secretValues)
         )
-        return RemoteFunction(function: self, app: app.name, system: system, replicas: deployed.app.replicas, client: client)
+        let target = RemoteTarget(functionName: name, app: app.name, system: system, replicas: deployed.app.replicas, client: client)
+        return RemoteFunction(function: self, target: target)
+    }
+}
+
+/// The non-generic part of a ``RemoteFunction``: immutable, copied on change.
+final class RemoteTarget: Sendable {
+    let functionName: String
+    let app: String
+    let system: System
+    let replicas: Int
+    let client: DaemonClient
+    let streamsOutput: Bool
+    let callTimeout: Duration?
+
+    init(functionName: String, app: String, system: System, replicas: Int, client: DaemonClient, streamsOutput: Bool = true, callTimeout: Duration? = nil) {
+        self.functionName = functionName
+        self.app = app
+        self.system = system
+        self.replicas = replicas
+        self.client = client
+        self.streamsOutput = streamsOutput
+        self.callTimeout = callTimeout
+    }
+
+    struct Changes {
+        var streamsOutput: Bool
+        var callTimeout: Duration?
+    }
+
+    func with(_ change: (inout Changes) -> Void) -> RemoteTarget {
+        var changes = Changes(streamsOutput: streamsOutput, callTimeout: callTimeout)
+        change(&changes)
+        return RemoteTarget(functionName: functionName, app: app, system: system, replicas: replicas, client: client, streamsOutput: changes.streamsOutput, callTimeout: changes.callTimeout)
     }
 }

@@ -16,10 +16,17 @@ public struct DaemonClient: Sendable {
     public let token: String?
     private let http: HTTPClient
 
+    private let callPool: CallConnectionPool?
+
     public init(baseURL: String, token: String? = nil, http: HTTPClient = DaemonClient.sharedHTTPClient) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.http = http
+        if let url = URL(string: self.baseURL), url.scheme == "http", let host = url.host, let port = url.port {
+            callPool = CallConnectionPool.shared(host: host, port: port)
+        } else {
+            callPool = nil
+        }
     }
 
     /// One client for all daemons: connections are kept alive and reused. AsyncHTTPClient's
@@ -47,17 +54,17 @@ public struct DaemonClient: Sendable {
     /// `deadline` is the call's timeout in seconds, enforced by the daemon (``CallTimeout``);
     /// `nil` uses the function's default.
     public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, output: OutputHandler? = nil) async throws -> ByteBuffer {
-        var request = HTTPClientRequest(url: "\(baseURL)/\(app)/\(function)")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let deadline { request.headers.add(name: CallTimeout.header, value: String(deadline)) }
-        // The daemon enforces the deadline; the connection only needs to outlive it.
-        let timeout: TimeAmount = deadline.map { .milliseconds(Int64($0 * 1000) + 60_000) } ?? .hours(24)
-        if output != nil { request.headers.add(name: "Accept", value: CallStream.mediaType) }
-        request.body = .bytes(body)
-        let response = try await execute(request, timeout: timeout)
+        guard let pool = callPool else {
+            throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT")
+        }
+        var headers = [("Content-Type", "application/json")]
+        if let deadline { headers.append((CallTimeout.header, String(deadline))) }
+        if output != nil { headers.append(("Accept", CallStream.mediaType)) }
+        let response = try await pool.send(path: "/\(app)/\(function)", headers: headers, body: body)
+        defer { response.finish() }
         if output == nil || response.status != .ok {
-            let payload = try await response.body.collect(upTo: Int.max)
+            var payload = ByteBuffer()
+            for try await var chunk in response.body { payload.writeBuffer(&chunk) }
             guard response.status == .ok else { throw Self.failure(status: response.status, body: payload) }
             return payload
         }

@@ -1,0 +1,202 @@
+import Foundation
+import HoistCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Keep-alive HTTP/1.1 connections to one daemon, for calls: the hot path.
+///
+/// Each request is written as one flush (head, body and end together) and its response is
+/// read part by part, so output records stream as they arrive. A general HTTP client costs
+/// several times more per call on loopback; the control routes still use one.
+final class CallConnectionPool: Sendable {
+    private let host: String
+    private let port: Int
+    private let idle = NIOLockedValueBox<[any Channel]>([])
+    private let maximumIdle: Int
+
+    init(host: String, port: Int, maximumIdle: Int = 64) {
+        self.host = host
+        self.port = port
+        self.maximumIdle = maximumIdle
+    }
+
+    struct Response {
+        var status: HTTPResponseStatus
+        var body: AsyncThrowingStream<ByteBuffer, any Error>
+        /// Hands the connection back once the body has been read to its end.
+        let finish: @Sendable () -> Void
+    }
+
+    /// Sends a request and returns as soon as the response head arrives.
+    func send(path: String, headers: [(String, String)], body: ByteBuffer) async throws -> Response {
+        // No retry on another connection: a call that reached the daemon must not run twice.
+        let channel: any Channel
+        if let idle = takeIdle() {
+            channel = idle
+        } else {
+            channel = try await connect()
+        }
+        return try await send(on: channel, path: path, headers: headers, body: body)
+    }
+
+    private func send(on channel: any Channel, path: String, headers: [(String, String)], body: ByteBuffer) async throws -> Response {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
+        let head = try await withCheckedThrowingContinuation { (headContinuation: CheckedContinuation<HTTPResponseHead, any Error>) in
+            let exchange = Exchange(head: headContinuation, body: continuation)
+            channel.eventLoop.execute {
+                do {
+                    let handler = try channel.pipeline.syncOperations.handler(type: ExchangeHandler.self)
+                    handler.begin(exchange)
+                } catch {
+                    exchange.fail(error)
+                    return
+                }
+                var requestHead = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+                requestHead.headers.add(name: "Host", value: "\(self.host):\(self.port)")
+                requestHead.headers.add(name: "Content-Length", value: String(body.readableBytes))
+                for (name, value) in headers { requestHead.headers.add(name: name, value: value) }
+                channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
+                if body.readableBytes > 0 {
+                    channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+                }
+                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            }
+        }
+        let keepAlive = head.isKeepAlive
+        return Response(status: head.status, body: stream) { [self] in
+            // Only a connection whose response was read to its end can carry the next request;
+            // one abandoned mid-response (a cancelled caller) is closed.
+            channel.eventLoop.execute {
+                let idle = (try? channel.pipeline.syncOperations.handler(type: ExchangeHandler.self))?.isIdle ?? false
+                if keepAlive, idle, channel.isActive {
+                    self.giveBack(channel)
+                } else {
+                    channel.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    /// An idle connection that is still open; ones the daemon closed (a restart) are dropped.
+    private func takeIdle() -> (any Channel)? {
+        while let channel = idle.withLockedValue({ $0.popLast() }) {
+            if channel.isActive { return channel }
+            channel.close(promise: nil)
+        }
+        return nil
+    }
+
+    private static let pools = NIOLockedValueBox<[String: CallConnectionPool]>([:])
+
+    /// The pool for a daemon, shared by every client of it in this process.
+    static func shared(host: String, port: Int) -> CallConnectionPool {
+        pools.withLockedValue { pools in
+            let key = "\(host):\(port)"
+            if let pool = pools[key] { return pool }
+            let pool = CallConnectionPool(host: host, port: port)
+            pools[key] = pool
+            return pool
+        }
+    }
+
+    private func giveBack(_ channel: any Channel) {
+        let keep = idle.withLockedValue { idle -> Bool in
+            guard idle.count < maximumIdle else { return false }
+            idle.append(channel)
+            return true
+        }
+        if !keep { channel.close(promise: nil) }
+    }
+
+    private func connect() async throws -> any Channel {
+        do {
+            return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(5))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
+                    }
+                }
+                .connect(host: host, port: port)
+                .get()
+        } catch {
+            throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at http://\(host):\(port) (\(error)); start one with `hoist daemon start`")
+        }
+    }
+
+    func shutdown() {
+        let channels = idle.withLockedValue { idle in
+            defer { idle = [] }
+            return idle
+        }
+        channels.forEach { $0.close(promise: nil) }
+    }
+}
+
+/// The request in progress on one connection and where its response goes.
+private final class Exchange: @unchecked Sendable {
+    private var head: CheckedContinuation<HTTPResponseHead, any Error>?
+    let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+
+    init(head: CheckedContinuation<HTTPResponseHead, any Error>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation) {
+        self.head = head
+        self.body = body
+    }
+
+    func received(_ head: HTTPResponseHead) {
+        self.head?.resume(returning: head)
+        self.head = nil
+    }
+
+    func fail(_ error: any Error) {
+        if let head {
+            head.resume(throwing: error)
+            self.head = nil
+        }
+        body.finish(throwing: error)
+    }
+}
+
+/// Feeds response parts to the current ``Exchange``; lives on the channel's event loop.
+private final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    private var exchange: Exchange?
+
+    /// No request is waiting for its response.
+    var isIdle: Bool { exchange == nil }
+
+    func begin(_ exchange: Exchange) {
+        self.exchange?.fail(HoistError(.internalError, "a connection was given a second request while the first was unanswered"))
+        self.exchange = exchange
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            // 100 Continue and other informational heads are not the answer.
+            if head.status.code >= 200 { exchange?.received(head) }
+        case .body(let buffer):
+            exchange?.body.yield(buffer)
+        case .end:
+            let done = exchange
+            exchange = nil
+            done?.body.finish()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        exchange?.fail(HoistError(.daemonUnavailable, "the daemon closed the connection before answering"))
+        exchange = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        exchange?.fail(error)
+        exchange = nil
+        context.close(promise: nil)
+    }
+}
