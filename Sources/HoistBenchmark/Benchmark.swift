@@ -10,7 +10,7 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 
 /// `hoist-bench`: Hoist's speed figures on this machine, in a release build:
 ///
-///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N]
+///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N] [--compare ray]
 ///
 /// It starts a daemon of its own (a private home and port), deploys itself, measures, and
 /// stops that daemon. Figures, not assertions: compare runs on the same machine.
@@ -42,8 +42,10 @@ struct HoistBench: HoistApp {
             precondition(sum == i + 1)
         }
         latencies.sort()
-        print(row("call latency, 1 caller, p50", ms(latencies[latencies.count / 2])))
-        print(row("call latency, 1 caller, p99", ms(latencies[latencies.count * 99 / 100])))
+        let p50 = latencies[latencies.count / 2]
+        let p99 = latencies[latencies.count * 99 / 100]
+        print(row("call latency, 1 caller, p50", ms(p50)))
+        print(row("call latency, 1 caller, p99", ms(p99)))
 
         let throughput = try await callsPerSecond(remote, callers: options.callers, seconds: options.seconds)
         print(row("calls per second, \(options.callers) callers, \(options.replicas) workers", String(format: "%.0f", throughput)))
@@ -63,6 +65,16 @@ struct HoistBench: HoistApp {
         }
         redeploys.sort()
         print(row("unchanged redeploy, median of 20", ms(redeploys[redeploys.count / 2])))
+
+        for peer in options.peers {
+            let figures = try Peer.run(peer, options: options)
+            print("")
+            print("\(figures.peer), same machine, same measurements (ratio: how many times Hoist is faster)")
+            print(row("call latency, 1 caller, p50", String(format: "%.3f ms   x%.1f", figures.p50_ms, figures.p50_ms / (toSeconds(p50) * 1000))))
+            print(row("call latency, 1 caller, p99", String(format: "%.3f ms   x%.1f", figures.p99_ms, figures.p99_ms / (toSeconds(p99) * 1000))))
+            print(row("calls per second, \(options.callers) callers", String(format: "%.0f   x%.1f", figures.calls_per_second, throughput / figures.calls_per_second)))
+            print(row("map over \(options.mapInputs) inputs", String(format: "%.3f ms   x%.1f", figures.map_seconds * 1000, figures.map_seconds / toSeconds(mapTime))))
+        }
     }
 
     static func callsPerSecond(_ remote: RemoteFunction<Int, Int, Int>, callers: Int, seconds: Double) async throws -> Double {
@@ -113,6 +125,7 @@ struct Options {
     var callers = 32
     var replicas = 2
     var mapInputs = 10_000
+    var peers: [String] = []
 
     init(_ arguments: ArraySlice<String>) {
         var iterator = arguments.makeIterator()
@@ -124,10 +137,40 @@ struct Options {
             case "--callers": callers = value.flatMap(Int.init) ?? callers
             case "--replicas": replicas = value.flatMap(Int.init) ?? replicas
             case "--map": mapInputs = value.flatMap(Int.init) ?? mapInputs
+            case "--compare": peers += value.map { $0.split(separator: ",").map(String.init) } ?? []
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray\n".utf8))
                 exit(64)
             }
         }
+    }
+}
+
+/// A peer's figures, measured by `scripts/peers/run <peer>` on this machine in this run.
+struct Peer: Decodable {
+    var peer: String
+    var p50_ms: Double
+    var p99_ms: Double
+    var calls_per_second: Double
+    var map_seconds: Double
+
+    static func run(_ name: String, options: Options) throws -> Peer {
+        // The script sits in the package this benchmark was built from.
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        let process = Process()
+        process.executableURL = root.appendingPathComponent("scripts/peers/run")
+        process.arguments = [name, "--calls", String(options.calls), "--seconds", String(options.seconds), "--callers", String(options.callers), "--map", String(options.mapInputs)]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+              let figures = try? JSONDecoder().decode(Peer.self, from: Data(line.utf8))
+        else {
+            throw HoistError(.internalError, "the \(name) benchmark failed (exit \(process.terminationStatus)); run scripts/peers/run \(name) to see why")
+        }
+        return figures
     }
 }
