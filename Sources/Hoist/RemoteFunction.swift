@@ -12,7 +12,8 @@ import NIOCore
 /// ```
 ///
 /// What the function prints while it runs is printed here, prefixed with its name; use
-/// ``quiet()`` to turn that off. A thrown error arrives as ``RemoteError``; failures of the
+/// ``quiet()`` to turn that off. Cancelling the calling task cancels the call on the system
+/// and throws `CancellationError`. A thrown error arrives as ``RemoteError``; failures of the
 /// machinery (a crashed worker, bad arguments) as ``HoistError``.
 public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Sendable {
     public let function: Function<repeat each Arg, Result>
@@ -56,11 +57,21 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
         }
         let name = target.functionName
         let deadline = try callTimeout.map(CallTimeout.validate)
+        let key = UUID().uuidString
+        let client = self.client
+        let app = self.app
         let result: ByteBuffer
         do {
-            result = try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, output: output)
+            result = try await withTaskCancellationHandler {
+                try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, key: key, output: output)
+            } onCancel: {
+                // Cancelling the caller's task cancels the remote call.
+                Task { await RemoteCancellation.cancel(key, on: client) }
+            }
         } catch {
             printer?.flush()
+            // A cancelled caller sees the standard CancellationError, whatever the wire said.
+            if Task.isCancelled { throw CancellationError() }
             throw error
         }
         printer?.flush()
@@ -144,5 +155,22 @@ final class RemoteTarget: Sendable {
         var changes = Changes(streamsOutput: streamsOutput, callTimeout: callTimeout)
         change(&changes)
         return RemoteTarget(functionName: functionName, app: app, system: system, replicas: replicas, client: client, streamsOutput: changes.streamsOutput, callTimeout: changes.callTimeout)
+    }
+}
+
+/// Sends the cancel for a call whose caller was cancelled.
+enum RemoteCancellation {
+    static func cancel(_ key: String, on client: DaemonClient) async {
+        // The call may not have reached the daemon yet: try a few times, briefly.
+        for _ in 0..<20 {
+            do {
+                try await client.cancel(call: key)
+                return
+            } catch let error as HoistError where error.code == .unknownCall {
+                try? await Task.sleep(for: .milliseconds(50))
+            } catch {
+                return
+            }
+        }
     }
 }

@@ -53,12 +53,14 @@ public struct DaemonClient: Sendable {
     /// Throws ``RemoteError`` when the function threw and ``HoistError`` for anything else.
     /// `deadline` is the call's timeout in seconds, enforced by the daemon (``CallTimeout``);
     /// `nil` uses the function's default.
-    public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, output: OutputHandler? = nil) async throws -> ByteBuffer {
+    /// `key` names the call so that ``cancel(call:)`` can stop it (``CallKey``).
+    public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, output: OutputHandler? = nil) async throws -> ByteBuffer {
         guard let pool = callPool else {
             throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT")
         }
         var headers = [("Content-Type", "application/json")]
         if let deadline { headers.append((CallTimeout.header, String(deadline))) }
+        if let key { headers.append((CallKey.header, key)) }
         if output != nil { headers.append(("Accept", CallStream.mediaType)) }
         let response = try await pool.send(path: "/\(app)/\(function)", headers: headers, body: body)
         defer { response.finish() }
@@ -80,7 +82,18 @@ public struct DaemonClient: Sendable {
                 }
             }
         }
+        try Task.checkCancellation()
         throw HoistError(.badResponse, "the daemon at \(baseURL) ended the call to \(app)/\(function) without a result; see `hoist logs \(app)`")
+    }
+
+    /// Cancels a call in flight by the key it was sent with. Throws ``HoistError/Code/unknownCall``
+    /// when no such call is in flight.
+    public func cancel(call key: String) async throws {
+        var request = HTTPClientRequest(url: "\(baseURL)/_hoist/calls/\(key)/cancel")
+        request.method = .POST
+        let response = try await execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok else { throw Self.failure(status: response.status, body: body) }
     }
 
     public func health(timeout: TimeAmount = .seconds(5)) async throws -> DaemonAPI.Health {

@@ -121,6 +121,9 @@ struct DriverTests {
         #expect(lines.contains("zeroTimeout=invalidConfiguration"))
         #expect(lines.contains("timeout=timedOut"))
         #expect(lines.contains("withinTimeout=true"))
+        #expect(lines.contains("cancel=CancellationError"))
+        #expect(lines.contains("cancelPrompt=true"))
+        #expect(lines.contains("samePid=true"))
         // The printed lines keep their order relative to the driver's own prints.
         let shoutLine = try #require(lines.firstIndex(of: "[shout] shouting loud"))
         let shoutResult = try #require(lines.firstIndex(of: "shout=LOUD"))

@@ -10,7 +10,7 @@ extension TestDaemon {
     }
 }
 
-@Suite("Timeouts, enforced by the daemon", .serialized)
+@Suite("Timeouts and cancellation, enforced by the daemon", .serialized)
 struct TimeoutTests {
     @Test("a cooperative function is cancelled at its deadline and the worker carries on")
     func cooperative() async throws {
@@ -73,6 +73,33 @@ struct TimeoutTests {
             let cli = try daemon.hoist(["call", "testapp", "sleepy", "5000", "--timeout", "0.2", "--port", String(daemon.port)])
             #expect(cli.status == 4)
             #expect(cli.stderr.contains("did not finish within 0.2 s"))
+        }
+    }
+
+    @Test("a call sent with an id is cancelled by `hoist cancel` (HTTP 499 to its caller); unknown ids are 404")
+    func cancelByID() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let key = "cancel-me-\(UUID().uuidString.prefix(8))"
+            let call = Task {
+                try curl("\(daemon.baseURL)/testapp/sleepy", ["-H", "Hoist-Call-Id: \(key)", "-d", "20000"])
+            }
+            var cancelled = Command.Output(status: -1, stdout: "", stderr: "")
+            for _ in 0..<40 {
+                try await Task.sleep(for: .milliseconds(100))
+                cancelled = try daemon.hoist(["cancel", key, "--port", String(daemon.port)])
+                if cancelled.status == 0 { break }
+            }
+            #expect(cancelled.status == 0, "\(cancelled.stderr)")
+            let answer = try await call.value
+            #expect(answer.status == 499)
+            #expect(answer.body.contains("cancelled"))
+            let again = try daemon.hoist(["cancel", key, "--port", String(daemon.port)])
+            #expect(again.status == 2)
+            #expect(again.stderr.contains("no call with id"))
+            let bad = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Hoist-Call-Id: has space", "-d", "[1,2]"])
+            #expect(bad.status == 400)
+            #expect(try await daemon.call("add", "[1,2]") == "3")
         }
     }
 }

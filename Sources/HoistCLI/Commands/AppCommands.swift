@@ -41,6 +41,7 @@ struct CallCommand: AsyncParsableCommand {
     @Argument(help: "The arguments as JSON.") var arguments: String?
     @Flag(help: "Do not print the function's output.") var quiet = false
     @Option(help: "Seconds the call may take before the daemon stops it (exit 4).") var timeout: Double?
+    @Option(name: .customLong("id"), help: "An id for the call, so that `hoist cancel ID` can stop it.") var key: String?
 
     func run() async throws {
         try await withExitCodes {
@@ -53,13 +54,29 @@ struct CallCommand: AsyncParsableCommand {
                 if let timeout, !(timeout > 0) {
                     throw HoistError(.invalidConfiguration, "--timeout must be a positive number of seconds, got \(timeout)")
                 }
-                let result = try await options.client.call(app: app, function: function, body: ByteBuffer(bytes: body), deadline: timeout, output: output)
+                if let key, let problem = CallKey.problem(with: key) {
+                    throw HoistError(.invalidConfiguration, "--id: \(problem)")
+                }
+                let result = try await options.client.call(app: app, function: function, body: ByteBuffer(bytes: body), deadline: timeout, key: key, output: output)
                 printer?.flush()
                 print(String(buffer: result))
             } catch {
                 printer?.flush()
                 throw error
             }
+        }
+    }
+}
+
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a call in flight by the id it was sent with (`hoist call --id`, `Hoist-Call-Id`).")
+    @OptionGroup var options: DaemonOptions
+    @Argument(help: "The call's id.") var id: String
+
+    func run() async throws {
+        try await withExitCodes {
+            try await options.client.cancel(call: id)
+            print("cancelled \(id)")
         }
     }
 }

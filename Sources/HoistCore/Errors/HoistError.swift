@@ -12,7 +12,7 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
         private enum Base: String, Hashable, Sendable, Codable {
             case badArguments, unknownApp, unknownFunction, bodyTooLarge, workerCrashed
             case noWorkers, deployFailed, daemonUnavailable, badResponse, invalidName
-            case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized, timedOut, cancelled
+            case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized, timedOut, cancelled, unknownCall
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -49,6 +49,8 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let timedOut = Code(.timedOut)
         /// The call was cancelled.
         public static let cancelled = Code(.cancelled)
+        /// No call with that id is in flight (HTTP 404).
+        public static let unknownCall = Code(.unknownCall)
         /// The request lacks a valid token (HTTP 401).
         public static let unauthorized = Code(.unauthorized)
         /// Something that should not happen; the message says where.

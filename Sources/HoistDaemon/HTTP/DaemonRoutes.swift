@@ -12,6 +12,7 @@ struct DaemonRoutes: Sendable {
     let startedAt: Double
     /// Required on control routes; see ``HoistHome/controlTokenFile``.
     let controlToken: String
+    let calls: CallRegistry
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { _, _ in try json(listing()) }
@@ -69,6 +70,13 @@ struct DaemonRoutes: Sendable {
             let data = handle.readDataToEndOfFile()
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
+        router.post("/_hoist/calls/:key/cancel") { _, context in
+            let key = try context.parameters.require("key")
+            guard calls.cancel(key) else {
+                return failure(CallFailure(HoistError(.unknownCall, "no call with id '\(key)' is in flight (it may have finished)")))
+            }
+            return try json(["cancelled": key])
+        }
         router.get(":app") { _, context in
             let app = try context.parameters.require("app")
             guard let entry = manager.lookup(app) else { return unknownApp(app) }
@@ -123,12 +131,17 @@ struct DaemonRoutes: Sendable {
         } catch {
             return failure(error)
         }
+        let key = request.headers[HTTPField.Name(CallKey.header)!]
+        if let key, let problem = CallKey.problem(with: key) {
+            return failure(CallFailure(HoistError(.invalidConfiguration, "\(CallKey.header): \(problem)")))
+        }
+        let calls = self.calls
         let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
         let callRequest = CallRequest(function: function, wantsOutput: wantsStream, body: body)
         let pool = entry.pool
         guard wantsStream else {
             do {
-                let result = try await pool.call(callRequest, timeout: timeout, output: nil)
+                let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, output: nil)
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: result))
             } catch {
                 return failure(error)
@@ -142,7 +155,7 @@ struct DaemonRoutes: Sendable {
                 let task = Task {
                     var last = ByteBuffer()
                     do {
-                        let result = try await pool.call(callRequest, timeout: timeout) { kind, bytes in
+                        let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls) { kind, bytes in
                             var record = ByteBuffer()
                             CallStream.write(kind == .stdout ? .stdout : .stderr, bytes, into: &record)
                             continuation.yield(record)

@@ -153,18 +153,34 @@ final class Worker: @unchecked Sendable {
     /// The call's deadline passed: fail it, ask the worker to cancel it, and kill the worker if
     /// it has not let go within ``cancelGrace`` (a busy loop never checks for cancellation).
     private func deadlinePassed(_ id: UInt64, after timeout: Double) {
+        let seconds = timeout.formatted(.number.precision(.fractionLength(0...3)))
+        abandon(id) { function, pid in
+            HoistError(.timedOut, "'\(function)' of app '\(app)' did not finish within \(seconds) s; worker \(index) (pid \(pid)) was asked to cancel it")
+        }
+    }
+
+    /// Cancels a call in flight at the caller's request.
+    /// Returns false when the call is not (or no longer) in flight here.
+    @discardableResult
+    func cancel(_ id: UInt64) -> Bool {
+        abandon(id) { function, pid in
+            HoistError(.cancelled, "'\(function)' of app '\(app)' was cancelled by its caller; worker \(index) (pid \(pid)) was asked to stop it")
+        }
+    }
+
+    /// Fails a call with `error`, asks the worker to cancel it, and kills the worker if it has
+    /// not let go within ``cancelGrace``.
+    @discardableResult
+    private func abandon(_ id: UInt64, error: (String, Int32) -> HoistError) -> Bool {
         let (entry, channel, pid): (Pending?, (any Channel)?, Int32) = lock.withLock {
             guard let entry = pending.removeValue(forKey: id) else { return (nil, nil, 0) }
             cancelling.insert(id)
             return (entry, self.channel, _pid)
         }
-        guard let entry else { return }
-        let seconds = timeout.formatted(.number.precision(.fractionLength(0...3)))
-        entry.continuation.resume(throwing: CallFailure(HoistError(
-            .timedOut,
-            "'\(entry.function)' of app '\(app)' did not finish within \(seconds) s; worker \(index) (pid \(pid)) was asked to cancel it"
-        )))
-        guard let channel else { return }
+        guard let entry else { return false }
+        entry.deadline?.cancel()
+        entry.continuation.resume(throwing: CallFailure(error(entry.function, pid)))
+        guard let channel else { return true }
         channel.writeAndFlush(WorkerFrame(kind: .cancel, callID: id, payload: ByteBuffer()), promise: nil)
         channel.eventLoop.scheduleTask(in: Self.cancelGrace) {
             let stuck = self.lock.withLock { self.cancelling.contains(id) && self._pid == pid }
@@ -173,6 +189,7 @@ final class Worker: @unchecked Sendable {
                 self.signal(SIGKILL)
             }
         }
+        return true
     }
 
     /// The process ended: fail what it was running, with the reason.

@@ -62,11 +62,14 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs a call on the least busy ready worker.
-    func call(_ request: CallRequest, timeout: Double? = nil, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
+    /// `key`, when given, lets the caller cancel the call through ``CallRegistry``.
+    func call(_ request: CallRequest, timeout: Double? = nil, key: String? = nil, calls: CallRegistry? = nil, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
             if let worker = pickWorker() {
                 let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
+                if let key, let calls { try calls.register(key, worker: worker, id: id) }
+                defer { if let key, let calls { calls.unregister(key) } }
                 do {
                     return try await worker.call(id: id, request: request, timeout: timeout, output: output)
                 } catch is NotStarted {

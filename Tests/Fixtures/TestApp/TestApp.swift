@@ -135,6 +135,23 @@ struct TestApp: HoistApp {
             print("timeout=\(error.code)")
         }
         print("withinTimeout=\(try await remoteSleepy.timeout(.seconds(10))(10) > 0)")
+
+        // Cancelling the caller's task cancels the remote call, and the worker is free again.
+        let pid = try await remoteSleepy(1)
+        let started = ContinuousClock.now
+        let task = Task { try await remoteSleepy(20_000) }
+        try await Task.sleep(for: .milliseconds(300))
+        task.cancel()
+        do {
+            _ = try await task.value
+            print("cancel=returned")
+        } catch let error as HoistError {
+            print("cancel=\(error.code)")
+        } catch {
+            print("cancel=\(type(of: error))")
+        }
+        print("cancelPrompt=\(ContinuousClock.now - started < .seconds(5))")
+        print("samePid=\(try await remoteSleepy(1) == pid)")
     }
 
     /// The map scenario: ordered results, both failure modes, empty and invalid input.

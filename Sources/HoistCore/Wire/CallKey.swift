@@ -1,0 +1,13 @@
+/// A caller-chosen id for a call in flight (`Hoist-Call-Id`), by which it can be cancelled.
+public enum CallKey {
+    public static let header = "Hoist-Call-Id"
+
+    /// Why a key is unusable, or `nil`: keys appear in URLs, so they are kept short and plain.
+    public static func problem(with key: String) -> String? {
+        guard !key.isEmpty, key.utf8.count <= 128 else { return "a call id must be 1 to 128 characters" }
+        let plain = key.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == "."
+        }
+        return plain ? nil : "a call id may hold only letters, digits, '-', '_' and '.'"
+    }
+}
