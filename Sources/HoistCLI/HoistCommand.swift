@@ -14,7 +14,7 @@ public struct HoistCommand: AsyncParsableCommand {
             4 the app could not serve (worker crashed, no workers, deploy failed); 64 bad command line.
             """,
         version: HoistVersion.current,
-        subcommands: [DaemonCommand.self, AppsCommand.self, CallCommand.self, CancelCommand.self, LogsCommand.self, DeployCommand.self, RemoveCommand.self]
+        subcommands: [DaemonCommand.self, AppsCommand.self, CallCommand.self, CancelCommand.self, RunsCommand.self, RunCommand.self, LogsCommand.self, DeployCommand.self, RemoveCommand.self]
     )
 
     public init() {}
@@ -44,7 +44,7 @@ func withExitCodes(_ body: () async throws -> Void) async throws {
 
 func exitCode(for code: HoistError.Code) -> Int32 {
     switch code {
-    case .badArguments, .unknownApp, .unknownFunction, .unknownCall, .bodyTooLarge, .invalidName, .invalidConfiguration: return 2
+    case .badArguments, .unknownApp, .unknownFunction, .unknownCall, .unknownRun, .runExists, .runFinished, .bodyTooLarge, .invalidName, .invalidConfiguration: return 2
     case .daemonUnavailable, .protocolMismatch: return 3
     case .workerCrashed, .noWorkers, .deployFailed, .timedOut, .cancelled: return 4
     default: return 1

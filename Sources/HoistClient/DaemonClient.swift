@@ -86,6 +86,70 @@ public struct DaemonClient: Sendable {
         throw HoistError(.badResponse, "the daemon at \(baseURL) ended the call to \(app)/\(function) without a result; see `hoist logs \(app)`")
     }
 
+    /// Starts a run and returns at once with its key; `name` names it, otherwise the daemon does.
+    public func spawn(app: String, function: String, body: ByteBuffer, name: String? = nil, deadline: Double? = nil) async throws -> String {
+        var headers = [("Content-Type", "application/json"), ("Prefer", "respond-async")]
+        if let name { headers.append((RunRecord.Header.run, name)) }
+        if let deadline { headers.append((CallTimeout.header, String(deadline))) }
+        let payload = try await collect(path: "/\(app)/\(function)", headers: headers, body: body, expecting: .accepted)
+        guard let answer = try? JSONDecoder().decode([String: String].self, from: Data(payload.readableBytesView)), let key = answer["key"] else {
+            throw HoistError(.badResponse, "the daemon at \(baseURL) accepted a run but sent no key")
+        }
+        return key
+    }
+
+    /// The stored result of a succeeded run named `name`, or a call under that name. Concurrent
+    /// get-or-calls of one name run the function once.
+    public func getOrCall(app: String, function: String, body: ByteBuffer, name: String, deadline: Double? = nil) async throws -> ByteBuffer {
+        var headers = [("Content-Type", "application/json"), (RunRecord.Header.getOrCall, name)]
+        if let deadline { headers.append((CallTimeout.header, String(deadline))) }
+        return try await collect(path: "/\(app)/\(function)", headers: headers, body: body, expecting: .ok)
+    }
+
+    private func collect(path: String, headers: [(String, String)], body: ByteBuffer, expecting: HTTPResponseStatus) async throws -> ByteBuffer {
+        guard let pool = callPool else {
+            throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT")
+        }
+        let response = try await pool.send(path: path, headers: headers, body: body)
+        defer { response.finish() }
+        var payload = ByteBuffer()
+        for try await var chunk in response.body { payload.writeBuffer(&chunk) }
+        guard response.status == expecting else { throw Self.failure(status: response.status, body: payload) }
+        return payload
+    }
+
+    /// A run's record as it stands.
+    public func run(_ key: String) async throws -> RunRecord {
+        try await get("/_hoist/runs/\(key)", as: RunRecord.self)
+    }
+
+    /// A run's record once it has finished, or as it stands after `timeout` seconds.
+    public func waitForRun(_ key: String, timeout: Double = 60) async throws -> RunRecord {
+        try await get("/_hoist/runs/\(key)/wait?timeout=\(timeout)", as: RunRecord.self, timeout: .milliseconds(Int64(timeout * 1000) + 30_000))
+    }
+
+    /// Cancels a run in flight and returns its record.
+    public func cancelRun(_ key: String) async throws -> RunRecord {
+        var request = HTTPClientRequest(url: "\(baseURL)/_hoist/runs/\(key)/cancel")
+        request.method = .POST
+        return try await decode(RunRecord.self, from: try await execute(request, timeout: .seconds(30)))
+    }
+
+    /// Runs, newest first.
+    public func runs(app: String? = nil, limit: Int = 100) async throws -> [RunRecord] {
+        try await get("/_hoist/runs?limit=\(limit)" + (app.map { "&app=\($0)" } ?? ""), as: [RunRecord].self)
+    }
+
+    /// Removes finished runs older than `olderThan` seconds and all but the newest `keep`.
+    public func pruneRuns(olderThan: Double?, keep: Int?) async throws -> Int {
+        var query: [String] = []
+        if let olderThan { query.append("older_than=\(olderThan)") }
+        if let keep { query.append("keep=\(keep)") }
+        var request = HTTPClientRequest(url: "\(baseURL)/_hoist/runs/prune?" + query.joined(separator: "&"))
+        request.method = .POST
+        return try await decode([String: Int].self, from: try await execute(request, timeout: .seconds(30)))["removed"] ?? 0
+    }
+
     /// Cancels a call in flight by the key it was sent with. Throws ``HoistError/Code/unknownCall``
     /// when no such call is in flight.
     public func cancel(call key: String) async throws {

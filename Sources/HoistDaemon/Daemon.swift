@@ -69,7 +69,7 @@ public struct Daemon: Sendable {
         let manager = AppManager(home: home, registry: registry, logger: logger)
 
         let router = Router(context: BasicRequestContext.self)
-        DaemonRoutes(manager: manager, configuration: configuration, startedAt: Date().timeIntervalSince1970, controlToken: try home.controlToken(), calls: CallRegistry()).register(on: router)
+        DaemonRoutes(manager: manager, configuration: configuration, startedAt: Date().timeIntervalSince1970, controlToken: try home.controlToken(), calls: CallRegistry(), runs: try RunManager(home: home)).register(on: router)
         let app = Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ContinueHandler()])),

@@ -42,6 +42,8 @@ struct CallCommand: AsyncParsableCommand {
     @Flag(help: "Do not print the function's output.") var quiet = false
     @Option(help: "Seconds the call may take before the daemon stops it (exit 4).") var timeout: Double?
     @Option(name: .customLong("id"), help: "An id for the call, so that `hoist cancel ID` can stop it.") var key: String?
+    @Flag(help: "Start the call as a run and print its key at once (`hoist run KEY` shows it).") var spawn = false
+    @Option(help: "Name the run (with --spawn), or get-or-call under this name (without).") var run: String?
 
     func run() async throws {
         try await withExitCodes {
@@ -56,6 +58,14 @@ struct CallCommand: AsyncParsableCommand {
                 }
                 if let key, let problem = CallKey.problem(with: key) {
                     throw HoistError(.invalidConfiguration, "--id: \(problem)")
+                }
+                if spawn {
+                    print(try await options.client.spawn(app: app, function: function, body: ByteBuffer(bytes: body), name: run, deadline: timeout))
+                    return
+                }
+                if let run {
+                    print(String(buffer: try await options.client.getOrCall(app: app, function: function, body: ByteBuffer(bytes: body), name: run, deadline: timeout)))
+                    return
                 }
                 let result = try await options.client.call(app: app, function: function, body: ByteBuffer(bytes: body), deadline: timeout, key: key, output: output)
                 printer?.flush()

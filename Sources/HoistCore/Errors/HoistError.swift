@@ -12,7 +12,7 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
         private enum Base: String, Hashable, Sendable, Codable {
             case badArguments, unknownApp, unknownFunction, bodyTooLarge, workerCrashed
             case noWorkers, deployFailed, daemonUnavailable, badResponse, invalidName
-            case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized, timedOut, cancelled, unknownCall
+            case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized, timedOut, cancelled, unknownCall, unknownRun, runExists, runFinished, interrupted
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -51,6 +51,14 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let cancelled = Code(.cancelled)
         /// No call with that id is in flight (HTTP 404).
         public static let unknownCall = Code(.unknownCall)
+        /// No run has that key (HTTP 404).
+        public static let unknownRun = Code(.unknownRun)
+        /// A run of that name exists or is in flight (HTTP 409).
+        public static let runExists = Code(.runExists)
+        /// The run has finished; it cannot be cancelled (HTTP 409).
+        public static let runFinished = Code(.runFinished)
+        /// The daemon stopped while the run was in flight.
+        public static let interrupted = Code(.interrupted)
         /// The request lacks a valid token (HTTP 401).
         public static let unauthorized = Code(.unauthorized)
         /// Something that should not happen; the message says where.

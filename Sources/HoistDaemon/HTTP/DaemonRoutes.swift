@@ -13,6 +13,7 @@ struct DaemonRoutes: Sendable {
     /// Required on control routes; see ``HoistHome/controlTokenFile``.
     let controlToken: String
     let calls: CallRegistry
+    let runs: RunManager
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { _, _ in try json(listing()) }
@@ -77,6 +78,51 @@ struct DaemonRoutes: Sendable {
             }
             return try json(["cancelled": key])
         }
+        router.get("/_hoist/runs") { request, _ in
+            let limit = request.uri.queryParameters.get("limit", as: Int.self) ?? 100
+            return try json(runs.list(app: request.uri.queryParameters.get("app"), limit: max(1, limit)))
+        }
+        router.get("/_hoist/runs/:key") { _, context in
+            do {
+                return try json(try runs.record(try context.parameters.require("key")))
+            } catch {
+                return failure(error)
+            }
+        }
+        router.get("/_hoist/runs/:key/wait") { request, context in
+            let timeout = request.uri.queryParameters.get("timeout", as: Double.self) ?? 60
+            do {
+                let key = try context.parameters.require("key")
+                _ = try runs.record(key)
+                return try json(try await runs.wait(key, timeout: min(max(timeout, 0), 3600)))
+            } catch {
+                return failure(error)
+            }
+        }
+        router.post("/_hoist/runs/:key/cancel") { _, context in
+            do {
+                let key = try context.parameters.require("key")
+                try runs.checkCancellable(key)
+                // A queued run may not have reached a worker yet: try for a moment.
+                for _ in 0..<50 where !calls.cancel(key) {
+                    if try runs.record(key).status.isFinished { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return try json(try await runs.wait(key, timeout: 10))
+            } catch {
+                return failure(error)
+            }
+        }
+        router.post("/_hoist/runs/prune") { request, _ in
+            if let denied = checkToken(request) { return denied }
+            let olderThan = request.uri.queryParameters.get("older_than", as: Double.self)
+            let keep = request.uri.queryParameters.get("keep", as: Int.self)
+            guard olderThan != nil || keep != nil else {
+                return failure(HoistError(.invalidConfiguration, "prune needs older_than (seconds) or keep (a count), or both"))
+            }
+            if let keep, keep < 0 { return failure(HoistError(.invalidConfiguration, "keep must not be negative")) }
+            return try json(["removed": runs.prune(olderThan: olderThan, keep: keep)])
+        }
         router.get(":app") { _, context in
             let app = try context.parameters.require("app")
             guard let entry = manager.lookup(app) else { return unknownApp(app) }
@@ -136,9 +182,39 @@ struct DaemonRoutes: Sendable {
             return failure(CallFailure(HoistError(.invalidConfiguration, "\(CallKey.header): \(problem)")))
         }
         let calls = self.calls
+        let pool = entry.pool
+        let runName = request.headers[HTTPField.Name(RunRecord.Header.run)!]
+        let getOrCall = request.headers[HTTPField.Name(RunRecord.Header.getOrCall)!]
+        let respondAsync = request.headers[HTTPField.Name("Prefer")!]?.contains("respond-async") ?? false
+        if runName != nil || getOrCall != nil || respondAsync {
+            let runKey = getOrCall ?? runName ?? RunManager.makeKey(function: function)
+            if let problem = CallKey.problem(with: runKey) {
+                return failure(HoistError(.invalidConfiguration, "run name '\(runKey)': \(problem)"))
+            }
+            let task: Task<RunRecord, Never>
+            do {
+                task = try runs.start(key: runKey, app: app, function: function, body: body, getOrCall: getOrCall != nil) { output in
+                    try await pool.call(CallRequest(function: function, wantsOutput: true, body: body), timeout: timeout, key: runKey, calls: calls, output: output)
+                }
+            } catch {
+                return failure(error)
+            }
+            if respondAsync {
+                var response = try json(["key": runKey, "status": "queued"])
+                response.status = .accepted
+                response.headers[.location] = "/_hoist/runs/\(runKey)"
+                return response
+            }
+            let record = await task.value
+            guard record.status == .succeeded, let result = record.result else {
+                return failure(record.failure ?? CallFailure(HoistError(.internalError, "run '\(runKey)' ended \(record.status.rawValue) without a reason")))
+            }
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers[HTTPField.Name(RunRecord.Header.run)!] = runKey
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: result)))
+        }
         let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
         let callRequest = CallRequest(function: function, wantsOutput: wantsStream, body: body)
-        let pool = entry.pool
         guard wantsStream else {
             do {
                 let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, output: nil)
@@ -197,7 +273,7 @@ struct DaemonRoutes: Sendable {
         return CallFailure(HoistError(.internalError, String(describing: error)))
     }
 
-    private func failure(_ error: any Error) -> Response {
+    func failure(_ error: any Error) -> Response {
         let failure = Self.callFailure(error)
         let body = (try? JSONEncoder().encode(CallFailure.Envelope(error: failure))) ?? Data()
         return Response(

@@ -75,6 +75,20 @@ let bounded = Function("bounded", parameters: "milliseconds", timeout: .millisec
     try await Task.sleep(for: .milliseconds(ms))
     return ms
 }
+/// Appends a line to `ticks-<tag>` in the working directory and returns how many lines it has:
+/// how the tests count executions.
+let tick = Function("tick", parameters: "tag") { (tag: String) async throws -> Int in
+    let path = "ticks-\(tag)"
+    let handle = FileHandle(forUpdatingAtPath: path) ?? {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        return FileHandle(forUpdatingAtPath: path)!
+    }()
+    handle.seekToEndOfFile()
+    handle.write(Data("tick\n".utf8))
+    try handle.close()
+    try await Task.sleep(for: .milliseconds(300))
+    return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count
+}
 /// Fails for multiples of 7, for map's failure modes.
 let square = Function("square", parameters: "n") { (n: Int) async throws -> Int in
     if n % 7 == 0 { throw Refusal(reason: "\(n) is a multiple of 7") }
@@ -84,13 +98,16 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
     static func run() async throws {
         if CommandLine.arguments.dropFirst().first == "map" {
             return try await runMaps()
+        }
+        if CommandLine.arguments.dropFirst().first == "runs" {
+            return try await runRuns()
         }
         let remoteAdd = try await add.to(.local)
         print("add=\(try await remoteAdd(2, 3))")
@@ -152,6 +169,68 @@ struct TestApp: HoistApp {
         }
         print("cancelPrompt=\(ContinuousClock.now - started < .seconds(5))")
         print("samePid=\(try await remoteSleepy(1) == pid)")
+    }
+
+    /// The runs scenario: spawn, re-attach, get-or-call once under concurrency, cancel, failures.
+    static func runRuns() async throws {
+        let remoteSleepy = try await sleepy.to(.local, env: Env(replicas: 2))
+        let run = try await remoteSleepy.spawn(300)
+        print("spawnStatus=\(try await run.status().isFinished ? "finished" : "in flight")")
+        let pid = try await run.value()
+        print("spawnValue=\(pid > 0)")
+        print("spawnStatusAfter=\(try await run.status().rawValue)")
+
+        let remoteChatter = try await chatter.to(.local, env: Env(replicas: 2))
+        let named = try await remoteChatter.spawn("N", 3, name: "chatty-\(getpid())")
+        print("namedKey=\(named.key == "chatty-\(getpid())")")
+        let reattached = try await System.local.run(named.key, as: Int.self)
+        print("reattached=\(try await reattached.value())")
+        print("output=\(try await named.output().contains("N line 2"))")
+        do {
+            _ = try await remoteChatter.spawn("N", 1, name: named.key)
+            print("duplicate=started")
+        } catch let error as HoistError {
+            print("duplicate=\(error.code)")
+        }
+
+        let remoteTick = try await tick.to(.local, env: Env(replicas: 2))
+        let values = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<5 { group.addTask { try await remoteTick.getOrCall(runName: "once-\(getpid())", "once-\(getpid())") } }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        print("getOrCall=\(values.count),\(Set(values).sorted())")
+        print("getOrCallAgain=\(try await remoteTick.getOrCall(runName: "once-\(getpid())", "once-\(getpid())"))")
+
+        let long = try await remoteSleepy.spawn(20_000)
+        try await Task.sleep(for: .milliseconds(300))
+        print("cancelRecord=\(try await long.cancel().status.rawValue)")
+        do {
+            _ = try await long.value()
+        } catch let error as HoistError {
+            print("cancelledValue=\(error.code)")
+        }
+        do {
+            try await long.cancel()
+        } catch let error as HoistError {
+            print("cancelAgain=\(error.code)")
+        }
+
+        let failing = try await refuse.to(.local).spawn("run failure")
+        do {
+            _ = try await failing.value()
+        } catch let error as RemoteError {
+            print("failedRun=\(error.message)")
+        }
+        do {
+            _ = try await System.local.run("no-such-run", as: Int.self)
+        } catch let error as HoistError {
+            print("unknownRun=\(error.code)")
+        }
+        do {
+            _ = try await remoteSleepy.spawn(1, name: "not a name")
+        } catch let error as HoistError {
+            print("badName=\(error.code)")
+        }
     }
 
     /// The map scenario: ordered results, both failure modes, empty and invalid input.

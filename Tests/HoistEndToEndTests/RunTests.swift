@@ -1,0 +1,80 @@
+import Foundation
+import HoistClient
+import HoistCore
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Runs", .serialized)
+struct RunTests {
+    @Test("spawn, re-attach, get-or-call once under concurrency, cancel and failures, from a driver")
+    func driver() async throws {
+        let (daemon, run) = try driverRun(Binaries.testApp, arguments: ["runs"])
+        defer { daemon.stopDriverStartedDaemon() }
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = Set(run.stdout.split(separator: "\n").map(String.init))
+        for line in [
+            "spawnStatus=in flight", "spawnValue=true", "spawnStatusAfter=succeeded",
+            "namedKey=true", "reattached=3", "output=true", "duplicate=runExists",
+            "getOrCall=5,[1]", "getOrCallAgain=1",
+            "cancelRecord=cancelled", "cancelledValue=cancelled", "cancelAgain=runFinished",
+            "failedRun=refused: run failure", "unknownRun=unknownRun", "badName=invalidConfiguration",
+        ] {
+            #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
+        }
+    }
+
+    @Test("a daemon killed with SIGKILL keeps finished runs and marks in-flight ones interrupted")
+    func durableAcrossKill() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: 2))
+            let done = try await daemon.client.spawn(app: "testapp", function: "add", body: ByteBuffer(string: "[40,2]"), name: "kept")
+            #expect(try await daemon.client.waitForRun(done, timeout: 10).status == .succeeded)
+            let inFlight = try await daemon.client.spawn(app: "testapp", function: "sleepy", body: ByteBuffer(string: "20000"))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await daemon.client.run(inFlight).status == .running)
+
+            daemon.stop(signal: SIGKILL)
+            try await daemon.start()
+
+            let kept = try await daemon.client.run("kept")
+            #expect(kept.status == .succeeded)
+            #expect(kept.result == "42")
+            let interrupted = try await daemon.client.run(inFlight)
+            #expect(interrupted.status == .interrupted)
+            #expect(interrupted.failure?.message.contains("daemon stopped") == true)
+            // Over HTTP and the CLI too.
+            let http = try curl("\(daemon.baseURL)/_hoist/runs/kept")
+            #expect(http.status == 200)
+            #expect(http.body.contains("\"result\":\"42\""))
+            let cli = try daemon.hoist(["run", inFlight, "--port", String(daemon.port)])
+            #expect(cli.status == 1)
+            #expect(cli.stdout.contains("interrupted"))
+        }
+    }
+
+    @Test("runs over HTTP: 202 with a key, wait for it, unknown keys 404; prune by count")
+    func http() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let accepted = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Prefer: respond-async", "-H", "Hoist-Run: via-http", "-d", "[1,2]"])
+            #expect(accepted.status == 202)
+            #expect(accepted.body.contains("via-http"))
+            let waited = try curl("\(daemon.baseURL)/_hoist/runs/via-http/wait?timeout=10")
+            #expect(waited.body.contains("\"status\":\"succeeded\""))
+            let unknown = try curl("\(daemon.baseURL)/_hoist/runs/missing")
+            #expect(unknown.status == 404)
+            for i in 0..<3 {
+                _ = try await daemon.client.getOrCall(app: "testapp", function: "add", body: ByteBuffer(string: "[\(i),0]"), name: "pruned-\(i)")
+            }
+            let prune = try daemon.hoist(["runs", "prune", "--keep", "2", "--port", String(daemon.port)])
+            #expect(prune.stdout.contains("removed 2 run(s)"))
+            #expect(try await daemon.client.runs().count == 2)
+            let noArgs = try daemon.hoist(["runs", "prune", "--port", String(daemon.port)])
+            #expect(noArgs.status == 2)
+        }
+    }
+}
