@@ -31,6 +31,8 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     public var streamsOutput: Bool { target.streamsOutput }
     /// The deadline of each call, overriding the function's default; see ``timeout(_:)``.
     public var callTimeout: Duration? { target.callTimeout }
+    /// When calls are tried again; see ``retrying(_:)``.
+    public var retryPolicy: RetryPolicy { target.retry }
     var client: DaemonClient { target.client }
 
     init(function: Function<repeat each Arg, Result>, target: RemoteTarget) {
@@ -62,8 +64,11 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
         let app = self.app
         let result: ByteBuffer
         do {
+            let retry = target.retry
             result = try await withTaskCancellationHandler {
-                try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, key: key, output: output)
+                try await Self.withConnectionRetries(retry) {
+                    try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, key: key, retry: retry, output: output)
+                }
             } onCancel: {
                 // Cancelling the caller's task cancels the remote call.
                 Task { await RemoteCancellation.cancel(key, on: client) }
@@ -87,6 +92,31 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     /// ```
     public func timeout(_ timeout: Duration) -> Self {
         Self(function: function, target: target.with { $0.callTimeout = timeout })
+    }
+
+    /// The same function with a retry policy: the daemon retries calls whose worker crashed,
+    /// this process retries calls that could not reach the daemon, and neither retries an
+    /// error the function threw unless the policy says so.
+    ///
+    /// ```swift
+    /// let sturdy = remote.retrying(RetryPolicy(attempts: 3, backoff: .milliseconds(200)))
+    /// ```
+    public func retrying(_ policy: RetryPolicy) -> Self {
+        Self(function: function, target: target.with { $0.retry = policy })
+    }
+
+    /// Retries a daemon that could not be reached (connection refused: nothing was sent).
+    static func withConnectionRetries<T>(_ policy: RetryPolicy, _ body: () async throws -> T) async throws -> T {
+        try policy.validate()
+        var attempt = 1
+        while true {
+            do {
+                return try await body()
+            } catch let error as HoistError where error.code == .daemonUnavailable && attempt < policy.attempts {
+                try await Task.sleep(for: policy.pause(before: attempt))
+                attempt += 1
+            }
+        }
     }
 
     /// The same function with its output left on the system (in `hoist logs`) instead of printed here.
@@ -135,8 +165,9 @@ final class RemoteTarget: Sendable {
     let client: DaemonClient
     let streamsOutput: Bool
     let callTimeout: Duration?
+    let retry: RetryPolicy
 
-    init(functionName: String, app: String, system: System, replicas: Int, client: DaemonClient, streamsOutput: Bool = true, callTimeout: Duration? = nil) {
+    init(functionName: String, app: String, system: System, replicas: Int, client: DaemonClient, streamsOutput: Bool = true, callTimeout: Duration? = nil, retry: RetryPolicy = .none) {
         self.functionName = functionName
         self.app = app
         self.system = system
@@ -144,17 +175,19 @@ final class RemoteTarget: Sendable {
         self.client = client
         self.streamsOutput = streamsOutput
         self.callTimeout = callTimeout
+        self.retry = retry
     }
 
     struct Changes {
         var streamsOutput: Bool
         var callTimeout: Duration?
+        var retry: RetryPolicy
     }
 
     func with(_ change: (inout Changes) -> Void) -> RemoteTarget {
-        var changes = Changes(streamsOutput: streamsOutput, callTimeout: callTimeout)
+        var changes = Changes(streamsOutput: streamsOutput, callTimeout: callTimeout, retry: retry)
         change(&changes)
-        return RemoteTarget(functionName: functionName, app: app, system: system, replicas: replicas, client: client, streamsOutput: changes.streamsOutput, callTimeout: changes.callTimeout)
+        return RemoteTarget(functionName: functionName, app: app, system: system, replicas: replicas, client: client, streamsOutput: changes.streamsOutput, callTimeout: changes.callTimeout, retry: changes.retry)
     }
 }
 

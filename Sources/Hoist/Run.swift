@@ -73,7 +73,8 @@ extension RemoteFunction {
         }
         let body = try function.encodeArguments(repeat each args)
         let deadline = try callTimeout.map(CallTimeout.validate)
-        let key = try await client.spawn(app: app, function: target.functionName, body: ByteBuffer(bytes: body), name: name, deadline: deadline)
+        try retryPolicy.validate()
+        let key = try await client.spawn(app: app, function: target.functionName, body: ByteBuffer(bytes: body), name: name, deadline: deadline, retry: retryPolicy)
         let function = self.function
         return Run(key: key, client: client) { try function.decodeResult($0) }
     }

@@ -54,13 +54,14 @@ public struct DaemonClient: Sendable {
     /// `deadline` is the call's timeout in seconds, enforced by the daemon (``CallTimeout``);
     /// `nil` uses the function's default.
     /// `key` names the call so that ``cancel(call:)`` can stop it (``CallKey``).
-    public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, output: OutputHandler? = nil) async throws -> ByteBuffer {
+    public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, retry: RetryPolicy? = nil, output: OutputHandler? = nil) async throws -> ByteBuffer {
         guard let pool = callPool else {
             throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT")
         }
         var headers = [("Content-Type", "application/json")]
         if let deadline { headers.append((CallTimeout.header, String(deadline))) }
         if let key { headers.append((CallKey.header, key)) }
+        if let retry, retry.attempts > 1 { headers.append((RetryPolicy.header, retry.headerValue)) }
         if output != nil { headers.append(("Accept", CallStream.mediaType)) }
         let response = try await pool.send(path: "/\(app)/\(function)", headers: headers, body: body)
         defer { response.finish() }
@@ -87,8 +88,9 @@ public struct DaemonClient: Sendable {
     }
 
     /// Starts a run and returns at once with its key; `name` names it, otherwise the daemon does.
-    public func spawn(app: String, function: String, body: ByteBuffer, name: String? = nil, deadline: Double? = nil) async throws -> String {
+    public func spawn(app: String, function: String, body: ByteBuffer, name: String? = nil, deadline: Double? = nil, retry: RetryPolicy? = nil) async throws -> String {
         var headers = [("Content-Type", "application/json"), ("Prefer", "respond-async")]
+        if let retry, retry.attempts > 1 { headers.append((RetryPolicy.header, retry.headerValue)) }
         if let name { headers.append((RunRecord.Header.run, name)) }
         if let deadline { headers.append((CallTimeout.header, String(deadline))) }
         let payload = try await collect(path: "/\(app)/\(function)", headers: headers, body: body, expecting: .accepted)

@@ -182,7 +182,13 @@ struct DaemonRoutes: Sendable {
             return failure(CallFailure(HoistError(.invalidConfiguration, "\(CallKey.header): \(problem)")))
         }
         let calls = self.calls
-        let pool = entry.pool
+        let retry: RetryPolicy
+        do {
+            retry = try request.headers[HTTPField.Name(RetryPolicy.header)!].map(RetryPolicy.init(headerValue:)) ?? .none
+        } catch {
+            return failure(error)
+        }
+        let pool = RetryingPool(pool: entry.pool, policy: retry)
         let runName = request.headers[HTTPField.Name(RunRecord.Header.run)!]
         let getOrCall = request.headers[HTTPField.Name(RunRecord.Header.getOrCall)!]
         let respondAsync = request.headers[HTTPField.Name("Prefer")!]?.contains("respond-async") ?? false

@@ -89,6 +89,14 @@ let tick = Function("tick", parameters: "tag") { (tag: String) async throws -> I
     try await Task.sleep(for: .milliseconds(300))
     return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count
 }
+/// Throws on its first call per tag and succeeds after, returning the attempt number.
+let flaky = Function("flaky", parameters: "tag") { (tag: String) async throws -> Int in
+    let path = "flaky-\(tag)"
+    let count = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").count + 1
+    try String(repeating: "x", count: count).write(toFile: path, atomically: true, encoding: .utf8)
+    if count == 1 { throw Refusal(reason: "first attempt of \(tag)") }
+    return count
+}
 /// Fails for multiples of 7, for map's failure modes.
 let square = Function("square", parameters: "n") { (n: Int) async throws -> Int in
     if n % 7 == 0 { throw Refusal(reason: "\(n) is a multiple of 7") }
@@ -98,7 +106,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.

@@ -1,0 +1,56 @@
+import Foundation
+import HoistClient
+import HoistCore
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Retries", .serialized)
+struct RetryTests {
+    @Test("a call whose worker is killed is retried under the policy and succeeds on the replacement")
+    func crashedWorkerRetried() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let victim = try await daemon.whoami().pid
+            let call = Task {
+                try await daemon.client.call(app: "testapp", function: "sleepy", body: ByteBuffer(string: "1000"), retry: RetryPolicy(attempts: 3, backoff: .milliseconds(50)))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            kill(victim, SIGKILL)
+            let pid = try #require(Int32(String(buffer: try await call.value)))
+            #expect(pid != victim)
+            #expect(daemon.appLog.contains("attempt 1 of 'sleepy' failed"))
+        }
+    }
+
+    @Test("errors the function throws are retried only when the policy asks")
+    func thrownErrors() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            await #expect(throws: RemoteError.self) {
+                _ = try await daemon.client.call(app: "testapp", function: "flaky", body: ByteBuffer(string: #""a""#), retry: RetryPolicy(attempts: 3))
+            }
+            let retried = try await daemon.client.call(
+                app: "testapp", function: "flaky", body: ByteBuffer(string: #""b""#),
+                retry: RetryPolicy(attempts: 3, backoff: .zero, retryThrownErrors: true)
+            )
+            #expect(String(buffer: retried) == "2")
+        }
+    }
+
+    @Test("a bad retry header is a 400 that says what is expected")
+    func badHeader() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            for value in ["attempts=0", "attempts=x", "tries=3", "attempts=2;backoff=-1"] {
+                let result = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Hoist-Retry: \(value)", "-d", "[1,2]"])
+                #expect(result.status == 400, "\(value)")
+                #expect(result.body.contains("Hoist-Retry") || result.body.contains("attempts"), "\(value): \(result.body)")
+            }
+            #expect(throws: HoistError.self) { try RetryPolicy(attempts: 0).validate() }
+        }
+    }
+}
