@@ -135,6 +135,13 @@ extension Function {
     /// let remote = try await summer.to(.local, env: Env(replicas: 2))
     /// ```
     public func to(_ system: System, env: Env = .default) async throws -> RemoteFunction<repeat each Arg, Result> {
+        RemoteFunction(function: self, target: try await RemoteTarget.deploy(function: name, to: system, env: env))
+    }
+}
+
+extension RemoteTarget {
+    /// Deploys the running app to `system` with `env` and returns where `function` now lives.
+    static func deploy(function name: String, to system: System, env: Env) async throws -> RemoteTarget {
         let app = try HoistRuntime.app(for: name)
         try env.validate()
         var secretValues: [String: String] = [:]
@@ -151,8 +158,7 @@ extension Function {
             app: app.name,
             request: DaemonAPI.DeployRequest(sha256: sha, executablePath: executable, env: env, secretValues: secretValues)
         )
-        let target = RemoteTarget(functionName: name, app: app.name, system: system, replicas: deployed.app.replicas, client: client)
-        return RemoteFunction(function: self, target: target)
+        return RemoteTarget(functionName: name, app: app.name, system: system, replicas: deployed.app.replicas, client: client)
     }
 }
 

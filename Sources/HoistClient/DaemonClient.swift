@@ -75,7 +75,7 @@ public struct DaemonClient: Sendable {
         for try await chunk in response.body {
             for record in try parser.append(chunk) {
                 switch record.kind {
-                case .stdout, .stderr: output?(record.kind, record.bytes)
+                case .stdout, .stderr, .item: output?(record.kind, record.bytes)
                 case .result: return record.bytes
                 case .failure:
                     let failure = try JSONDecoder().decode(CallFailure.self, from: Data(record.bytes.readableBytesView))

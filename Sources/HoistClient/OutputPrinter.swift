@@ -18,6 +18,7 @@ public final class OutputPrinter: Sendable {
     }
 
     public func write(_ kind: CallStream.Kind, _ bytes: ByteBuffer) {
+        guard kind == .stdout || kind == .stderr else { return }
         let lines: [String] = pending.withLockedValue { state in
             var buffer = kind == .stderr ? state.stderr : state.stdout
             buffer.append(contentsOf: bytes.readableBytesView)

@@ -98,6 +98,14 @@ public enum WorkerRuntime {
             }
         }
         do {
+            if function.descriptor.streams == true {
+                // Each element goes out as it is produced; the result frame marks the end.
+                try await function.stream(json: Data(request.body.readableBytesView)) { element in
+                    channel.writeAndFlush(WorkerFrame(kind: .item, callID: callID, payload: ByteBuffer(bytes: element)), promise: nil)
+                }
+                capture.end()
+                return WorkerFrame(kind: .result, callID: callID, payload: ByteBuffer(string: "null"))
+            }
             let result = try await function.invoke(json: Data(request.body.readableBytesView))
             capture.end()
             return WorkerFrame(kind: .result, callID: callID, payload: ByteBuffer(bytes: result))

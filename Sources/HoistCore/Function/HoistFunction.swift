@@ -19,6 +19,15 @@ public protocol HoistFunction: Sendable {
     /// Throws ``ArgumentDecodingError`` when the body does not fit the signature; any other
     /// error is one the function itself threw.
     func invoke(json body: Data) async throws -> Data
+    /// For streaming functions: decodes the arguments and hands each element's JSON to `emit`
+    /// as it is produced. Others emit their one result.
+    func stream(json body: Data, emit: (Data) async throws -> Void) async throws
+}
+
+extension HoistFunction {
+    public func stream(json body: Data, emit: (Data) async throws -> Void) async throws {
+        try await emit(try await invoke(json: body))
+    }
 }
 
 /// The signature of a function as the daemon, HTTP callers and the OpenAPI document see it.
@@ -42,6 +51,8 @@ public struct FunctionDescriptor: Codable, Sendable, Hashable {
     public var result: String
     /// The default deadline of a call, in seconds; `nil` for none.
     public var timeoutSeconds: Double?
+    /// Whether the function streams its elements (a ``StreamingFunction``).
+    public var streams: Bool?
 
     public init(name: String, parameters: [Parameter], result: String, timeoutSeconds: Double? = nil) {
         self.name = name

@@ -10,6 +10,7 @@ public enum CallStream {
         case stdout = 0x6F  // "o"
         case stderr = 0x65  // "e"
         case result = 0x72  // "r"
+        case item = 0x69  // "i"
         case failure = 0x78  // "x"
     }
 

@@ -23,6 +23,8 @@ public struct WorkerFrame: Sendable {
         case shutdown = 7
         /// Daemon → worker: stop the call with this id (its deadline passed).
         case cancel = 8
+        /// Worker → daemon: one element of a streaming function's result, as JSON.
+        case item = 9
     }
 
     public var kind: Kind

@@ -220,8 +220,9 @@ struct DaemonRoutes: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: result)))
         }
         let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
+        let streamsElements = entry.manifest.functions.first { $0.name == function }?.streams == true
         let callRequest = CallRequest(function: function, wantsOutput: wantsStream, body: body)
-        guard wantsStream else {
+        guard wantsStream || streamsElements else {
             do {
                 let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, output: nil)
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: result))
@@ -229,9 +230,12 @@ struct DaemonRoutes: Sendable {
                 return failure(error)
             }
         }
+        // Hoist's callers get output and elements as call-stream records; plain HTTP callers of
+        // a streaming function get its elements as newline-delimited JSON.
+        let contentType = wantsStream ? CallStream.mediaType : "application/x-ndjson"
         return Response(
             status: .ok,
-            headers: [.contentType: CallStream.mediaType],
+            headers: [.contentType: contentType],
             body: ResponseBody { writer in
                 let (records, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
                 let task = Task {
@@ -239,15 +243,29 @@ struct DaemonRoutes: Sendable {
                     do {
                         let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls) { kind, bytes in
                             var record = ByteBuffer()
-                            CallStream.write(kind == .stdout ? .stdout : .stderr, bytes, into: &record)
+                            if wantsStream {
+                                let recordKind: CallStream.Kind = kind == .item ? .item : (kind == .stdout ? .stdout : .stderr)
+                                CallStream.write(recordKind, bytes, into: &record)
+                            } else if kind == .item {
+                                var bytes = bytes
+                                record.writeBuffer(&bytes)
+                                record.writeString("\n")
+                            } else {
+                                return
+                            }
                             continuation.yield(record)
                         }
-                        CallStream.write(.result, result, into: &last)
+                        if wantsStream { CallStream.write(.result, result, into: &last) }
                     } catch {
                         let failure = Self.callFailure(error)
-                        CallStream.write(.failure, ByteBuffer(bytes: (try? JSONEncoder().encode(failure)) ?? Data()), into: &last)
+                        if wantsStream {
+                            CallStream.write(.failure, ByteBuffer(bytes: (try? JSONEncoder().encode(failure)) ?? Data()), into: &last)
+                        } else {
+                            last.writeBytes((try? JSONEncoder().encode(CallFailure.Envelope(error: failure))) ?? Data())
+                            last.writeString("\n")
+                        }
                     }
-                    continuation.yield(last)
+                    if last.readableBytes > 0 { continuation.yield(last) }
                     continuation.finish()
                 }
                 for await record in records {

@@ -86,7 +86,13 @@ final class RunManager: Sendable {
             $0.status = .running
             $0.startedAt = Date().timeIntervalSince1970
         }
-        let output: @Sendable (WorkerFrame.Kind, ByteBuffer) -> Void = { _, bytes in
+        // A streaming function's elements become the run's result: a JSON array.
+        let items = NIOLockedValueBox<[String]?>(nil)
+        let output: @Sendable (WorkerFrame.Kind, ByteBuffer) -> Void = { kind, bytes in
+            if kind == .item {
+                items.withLockedValue { $0 = ($0 ?? []) + [String(buffer: bytes)] }
+                return
+            }
             self.state.withLockedValue { state in
                 guard var record = state.records[key], record.output.utf8.count < Self.outputLimit else { return }
                 record.output += String(buffer: bytes)
@@ -96,9 +102,10 @@ final class RunManager: Sendable {
         let final: RunRecord
         do {
             let result = try await execute(output)
+            let elements = items.withLockedValue { $0 }
             final = update(key) {
                 $0.status = .succeeded
-                $0.result = String(buffer: result)
+                $0.result = elements.map { "[" + $0.joined(separator: ",") + "]" } ?? String(buffer: result)
                 $0.finishedAt = Date().timeIntervalSince1970
             }
         } catch {

@@ -126,7 +126,7 @@ final class Worker: @unchecked Sendable {
     /// A frame from the worker, on the channel's event loop.
     func receive(_ frame: WorkerFrame) {
         switch frame.kind {
-        case .stdout, .stderr:
+        case .stdout, .stderr, .item:
             let sink = lock.withLock { pending[frame.callID]?.output }
             sink?(frame.kind, frame.payload)
         case .result:

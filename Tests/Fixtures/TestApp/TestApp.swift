@@ -97,6 +97,27 @@ let flaky = Function("flaky", parameters: "tag") { (tag: String) async throws ->
     if count == 1 { throw Refusal(reason: "first attempt of \(tag)") }
     return count
 }
+/// Streams 0..<count, pausing between elements.
+let countTo = StreamingFunction("countTo", parameters: "count", "pauseMilliseconds") { (count: Int, pause: Int) in
+    AsyncThrowingStream<Int, any Error> { continuation in
+        let task = Task {
+            for i in 0..<count {
+                continuation.yield(i)
+                try? await Task.sleep(for: .milliseconds(pause))
+                if Task.isCancelled { break }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+    }
+}
+/// Streams `count` elements, then throws.
+let failAfter = StreamingFunction("failAfter", parameters: "count") { (count: Int) in
+    AsyncThrowingStream<String, any Error> { continuation in
+        for i in 0..<count { continuation.yield("element \(i)") }
+        continuation.finish(throwing: Refusal(reason: "stopped after \(count)"))
+    }
+}
 /// Fails for multiples of 7, for map's failure modes.
 let square = Function("square", parameters: "n") { (n: Int) async throws -> Int in
     if n % 7 == 0 { throw Refusal(reason: "\(n) is a multiple of 7") }
@@ -106,7 +127,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
@@ -116,6 +137,9 @@ struct TestApp: HoistApp {
         }
         if CommandLine.arguments.dropFirst().first == "runs" {
             return try await runRuns()
+        }
+        if CommandLine.arguments.dropFirst().first == "stream" {
+            return try await runStreams()
         }
         let remoteAdd = try await add.to(.local)
         print("add=\(try await remoteAdd(2, 3))")
@@ -241,6 +265,43 @@ struct TestApp: HoistApp {
         }
     }
 
+    /// The streaming scenario: elements arrive as produced, errors after the elements, early exit.
+    static func runStreams() async throws {
+        let remoteCount = try await countTo.to(.local)
+        let started = ContinuousClock.now
+        var received: [Int] = []
+        var firstAt: Duration?
+        for try await n in try await remoteCount(100, 10) {
+            if firstAt == nil { firstAt = ContinuousClock.now - started }
+            received.append(n)
+        }
+        let total = ContinuousClock.now - started
+        print("streamCount=\(received.count)")
+        print("streamOrdered=\(received == Array(0..<100))")
+        // 100 elements 10 ms apart take about a second; the first must not wait for the last.
+        print("firstEarly=\(firstAt.map { $0 < total / 2 } ?? false)")
+
+        let remoteFail = try await failAfter.to(.local)
+        var before: [String] = []
+        do {
+            for try await element in try await remoteFail(3) { before.append(element) }
+            print("streamError=none")
+        } catch let error as RemoteError {
+            print("streamError=\(before.count),\(error.message)")
+        }
+
+        var taken = 0
+        for try await _ in try await remoteCount(100_000, 10) {
+            taken += 1
+            if taken == 2 { break }
+        }
+        let afterBreak = ContinuousClock.now
+        var again = 0
+        for try await _ in try await remoteCount(3, 0) { again += 1 }
+        print("afterBreak=\(taken),\(again),\(ContinuousClock.now - afterBreak < .seconds(5))")
+        print("local=\(try await countTo(3, 0).collect())")
+    }
+
     /// The map scenario: ordered results, both failure modes, empty and invalid input.
     static func runMaps() async throws {
         let remoteAdd = try await add.to(.local, env: Env(replicas: 2))
@@ -272,5 +333,14 @@ struct TestApp: HoistApp {
         } catch let error as HoistError {
             print("maxInFlight=\(error.code)")
         }
+    }
+}
+
+extension AsyncThrowingStream where Failure == any Error {
+    /// All elements, in order.
+    func collect() async throws -> [Element] {
+        var all: [Element] = []
+        for try await element in self { all.append(element) }
+        return all
     }
 }

@@ -1,0 +1,85 @@
+import Foundation
+import HoistClient
+import HoistCore
+import NIOCore
+
+/// A ``StreamingFunction`` deployed to a system: calling it returns its elements as they are
+/// produced there.
+///
+/// ```swift
+/// let remote = try await countdown.to(.local)
+/// for try await n in try await remote(3) { print(n) }
+/// ```
+///
+/// An error the function throws after some elements ends the stream with that error, after
+/// those elements. Ending the iteration early cancels the call on the system.
+public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Codable & Sendable>: Sendable {
+    public let function: StreamingFunction<repeat each Arg, Element>
+    let target: RemoteTarget
+
+    init(function: StreamingFunction<repeat each Arg, Element>, target: RemoteTarget) {
+        self.function = function
+        self.target = target
+    }
+
+    /// The function's HTTP endpoint; plain callers receive newline-delimited JSON.
+    public var endpoint: URL {
+        URL(string: "\(target.client.baseURL)/\(target.app)/\(target.functionName)")!
+    }
+
+    /// Starts the function on the system and returns its elements as they arrive.
+    public func callAsFunction(_ args: repeat each Arg) async throws -> AsyncThrowingStream<Element, any Error> {
+        let body = try function.encodeArguments(repeat each args)
+        return stream(body: body)
+    }
+
+    /// The same function with its printed output left on the system.
+    public func quiet(_ quiet: Bool = true) -> Self {
+        Self(function: function, target: target.with { $0.streamsOutput = !quiet })
+    }
+
+    private func stream(body: Data) -> AsyncThrowingStream<Element, any Error> {
+        let target = self.target
+        let function = self.function
+        return AsyncThrowingStream { continuation in
+            let key = UUID().uuidString
+            let task = Task {
+                let printer = target.streamsOutput ? OutputPrinter(function: target.functionName) : nil
+                do {
+                    let deadline = try target.callTimeout.map(CallTimeout.validate)
+                    _ = try await withTaskCancellationHandler {
+                        try await target.client.call(
+                            app: target.app, function: target.functionName, body: ByteBuffer(bytes: body),
+                            deadline: deadline, key: key, retry: nil
+                        ) { kind, bytes in
+                            if kind == .item {
+                                do {
+                                    continuation.yield(try function.decodeElement(Data(bytes.readableBytesView)))
+                                } catch {
+                                    continuation.finish(throwing: HoistError(.badResponse, "an element of '\(target.functionName)' could not be decoded as \(Element.self): \(error)"))
+                                }
+                            } else {
+                                printer?.write(kind, bytes)
+                            }
+                        }
+                    } onCancel: {
+                        Task { await RemoteCancellation.cancel(key, on: target.client) }
+                    }
+                    printer?.flush()
+                    continuation.finish()
+                } catch {
+                    printer?.flush()
+                    continuation.finish(throwing: Task.isCancelled ? CancellationError() : error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
+
+extension StreamingFunction {
+    /// Deploys the app this function belongs to onto `system` and returns the function bound there.
+    public func to(_ system: System, env: Env = .default) async throws -> RemoteStreamingFunction<repeat each Arg, Element> {
+        RemoteStreamingFunction(function: self, target: try await RemoteTarget.deploy(function: name, to: system, env: env))
+    }
+}
