@@ -41,6 +41,14 @@ struct CLITests {
             let badArgs = try daemon.hoist(["call", "testapp", "add", "[1]", "--port", String(daemon.port)])
             #expect(badArgs.status == 2)
 
+            let inputs = "[" + (1...200).map { "[\($0),1]" }.joined(separator: ",") + "]"
+            let map = try daemon.hoist(["map", "testapp", "add", "-", "--progress", "--port", String(daemon.port)], stdin: Data(inputs.utf8))
+            #expect(map.status == 0, "\(map.stderr)")
+            #expect(map.stdout == "[" + (1...200).map { String($0 + 1) }.joined(separator: ",") + "]\n")
+            #expect(map.stderr.contains("100% 200/200"))
+            let lines = try daemon.hoist(["map", "testapp", "shout", "-", "--port", String(daemon.port)], stdin: Data("\"a\"\n\"b\"\n".utf8))
+            #expect(lines.stdout == "[\"A\",\"B\"]\n")
+
             let logs = try daemon.hoist(["logs", "testapp", "--port", String(daemon.port)])
             #expect(logs.stdout.contains("shouting cli"))
 

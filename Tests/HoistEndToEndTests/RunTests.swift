@@ -78,3 +78,33 @@ struct RunTests {
         }
     }
 }
+
+@Suite("Run retention", .serialized)
+struct RunRetentionTests {
+    @Test("finished runs beyond HOIST_RUN_RETENTION_COUNT are pruned as runs finish, newest kept")
+    func retention() async throws {
+        try await withDaemon(extraEnvironment: ["HOIST_RUN_RETENTION_COUNT": "3"]) { daemon in
+            try await daemon.deploy()
+            for i in 0..<6 {
+                _ = try await daemon.client.getOrCall(app: "testapp", function: "add", body: ByteBuffer(string: "[\(i),0]"), name: "kept-\(i)")
+            }
+            let keys = try await daemon.client.runs().map(\.key).sorted()
+            #expect(keys == ["kept-3", "kept-4", "kept-5"])
+            let files = try FileManager.default.contentsOfDirectory(atPath: daemon.home.root + "/runs").filter { $0.hasSuffix(".json") }
+            #expect(files.count == 3)
+        }
+    }
+
+    @Test("get-or-call with arguments that do not decode is a 400 naming the signature, and is not stored as a success")
+    func badArguments() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let error = await #expect(throws: HoistError.self) {
+                _ = try await daemon.client.getOrCall(app: "testapp", function: "add", body: ByteBuffer(string: #"["x"]"#), name: "bad-args")
+            }
+            #expect(error?.code == .badArguments)
+            #expect(error?.message.contains("add(a: Int, b: Int) -> Int") == true)
+            #expect(try await daemon.client.run("bad-args").status == .failed)
+        }
+    }
+}

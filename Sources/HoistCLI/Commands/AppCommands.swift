@@ -162,3 +162,87 @@ struct RemoveCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct MapCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "map",
+        abstract: "Call a function once per input, concurrently, and print the results as a JSON array in input order.",
+        discussion: "Inputs are a JSON array (each element one call's arguments) or JSON lines, from a file or `-` for standard input. A progress bar goes to standard error when it is a terminal (or with --progress)."
+    )
+    @OptionGroup var options: DaemonOptions
+    @Argument(help: "The app.") var app: String
+    @Argument(help: "The function.") var function: String
+    @Argument(help: "A file of inputs, or - for standard input.") var inputs: String
+    @Option(help: "Calls in flight at once.") var concurrency = 32
+    @Flag(help: "Show progress even when standard error is not a terminal.") var progress = false
+
+    func run() async throws {
+        try await withExitCodes {
+            guard concurrency >= 1 else { throw HoistError(.invalidConfiguration, "--concurrency must be at least 1") }
+            let data = inputs == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: inputs))
+            let bodies = try MapInputs.split(data)
+            let bar = ProgressBar(total: bodies.count, enabled: progress || isatty(2) == 1)
+            let client = options.client
+            var results = [String?](repeating: nil, count: bodies.count)
+            try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                var next = 0
+                func add() {
+                    let index = next
+                    next += 1
+                    group.addTask { (index, String(buffer: try await client.call(app: app, function: function, body: ByteBuffer(bytes: bodies[index])))) }
+                }
+                while next < min(concurrency, bodies.count) { add() }
+                while let (index, result) = try await group.next() {
+                    results[index] = result
+                    bar.advance()
+                    if next < bodies.count { add() }
+                }
+            }
+            bar.finish()
+            print("[" + results.map { $0 ?? "null" }.joined(separator: ",") + "]")
+        }
+    }
+}
+
+/// Splits `hoist map` input into one request body per call.
+enum MapInputs {
+    static func split(_ data: Data) throws -> [Data] {
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("[") {
+            guard let array = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) as? [Any] else {
+                throw HoistError(.badArguments, "the inputs start with '[' but are not a JSON array")
+            }
+            return try array.map { try JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed]) }
+        }
+        return text.split(separator: "\n").map { Data($0.utf8) }.filter { !$0.isEmpty }
+    }
+}
+
+/// A one-line progress bar on standard error.
+final class ProgressBar: @unchecked Sendable {
+    private let total: Int
+    private let enabled: Bool
+    private var done = 0
+    private var lastPercent = -1
+
+    init(total: Int, enabled: Bool) {
+        self.total = total
+        self.enabled = enabled
+    }
+
+    func advance() {
+        done += 1
+        guard enabled, total > 0 else { return }
+        let percent = done * 100 / total
+        guard percent != lastPercent else { return }
+        lastPercent = percent
+        let width = 30
+        let filled = done * width / total
+        let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] \(percent)% \(done)/\(total)"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        if enabled && total > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

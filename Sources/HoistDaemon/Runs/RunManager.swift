@@ -15,8 +15,15 @@ final class RunManager: Sendable {
     private let store: RunStore
     private let state = NIOLockedValueBox(State())
     static let outputLimit = 1 << 20
+    /// Finished runs kept at most (`HOIST_RUN_RETENTION_COUNT`, default 10,000) and for at most
+    /// this long (`HOIST_RUN_RETENTION_SECONDS`, default 30 days); older ones are pruned as runs finish.
+    let retentionCount: Int
+    let retentionSeconds: Double
 
     init(home: HoistHome) throws {
+        let environment = ProcessInfo.processInfo.environment
+        retentionCount = environment["HOIST_RUN_RETENTION_COUNT"].flatMap(Int.init).map { max(0, $0) } ?? 10_000
+        retentionSeconds = environment["HOIST_RUN_RETENTION_SECONDS"].flatMap(Double.init).map { max(0, $0) } ?? 30 * 86_400
         store = RunStore(home: home)
         try store.prepare()
         var records: [String: RunRecord] = [:]
@@ -30,6 +37,7 @@ final class RunManager: Sendable {
             records[record.key] = record
         }
         state.withLockedValue { $0.records = records }
+        _ = prune(olderThan: retentionSeconds, keep: retentionCount)
     }
 
     /// A readable key that sorts by time: `add-20261130-101500-3fa9c1`.
@@ -121,6 +129,7 @@ final class RunManager: Sendable {
             }
         }
         _ = state.withLockedValue { $0.inFlight.removeValue(forKey: key) }
+        _ = prune(olderThan: retentionSeconds, keep: retentionCount)
         return final
     }
 
