@@ -145,6 +145,17 @@ func driverRun(_ binary: String, arguments: [String] = []) throws -> (TestDaemon
     return (daemon, try Command.run(binary, arguments, environment: daemon.environment))
 }
 
+/// Runs a scenario of the test app as a driver and checks that it printed each line.
+func expectScenario(_ scenario: String, prints expected: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let (daemon, run) = try driverRun(Binaries.testApp, arguments: [scenario])
+    defer { daemon.stopDriverStartedDaemon() }
+    #expect(run.status == 0, "\(run.stderr)", sourceLocation: sourceLocation)
+    let lines = Set(run.stdout.split(separator: "\n").map(String.init))
+    for line in expected {
+        #expect(lines.contains(line), "missing \(line) in \(run.stdout)", sourceLocation: sourceLocation)
+    }
+}
+
 extension TestDaemon {
     /// Stops a daemon a driver started (by its pid file, through the CLI) and removes the home.
     func stopDriverStartedDaemon() {
@@ -157,15 +168,9 @@ extension TestDaemon {
 struct MapTests {
     @Test("results in input order; first failure thrown, or every outcome collected")
     func maps() async throws {
-        let (daemon, run) = try driverRun(Binaries.testApp, arguments: ["map"])
-        defer { daemon.stopDriverStartedDaemon() }
-        #expect(run.status == 0, "\(run.stderr)")
-        let lines = run.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.contains("starmap=ordered"))
         // 1...1000 holds 142 multiples of 7.
-        #expect(lines.contains("mapResults=1000,142,true"))
-        #expect(lines.contains("map=threw HoistTestApp.Refusal"))
-        #expect(lines.contains("empty=0"))
-        #expect(lines.contains("maxInFlight=invalidConfiguration"))
+        try expectScenario("map", prints: [
+            "starmap=ordered", "mapResults=1000,142,true", "map=threw HoistTestApp.Refusal", "empty=0", "maxInFlight=invalidConfiguration",
+        ])
     }
 }

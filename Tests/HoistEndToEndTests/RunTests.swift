@@ -12,19 +12,13 @@ import Glibc
 struct RunTests {
     @Test("spawn, re-attach, get-or-call once under concurrency, cancel and failures, from a driver")
     func driver() async throws {
-        let (daemon, run) = try driverRun(Binaries.testApp, arguments: ["runs"])
-        defer { daemon.stopDriverStartedDaemon() }
-        #expect(run.status == 0, "\(run.stderr)")
-        let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in [
+        try expectScenario("runs", prints: [
             "spawnStatus=in flight", "spawnValue=true", "spawnStatusAfter=succeeded",
             "namedKey=true", "reattached=3", "output=true", "duplicate=runExists",
             "getOrCall=5,[1]", "getOrCallAgain=1",
             "cancelRecord=cancelled", "cancelledValue=cancelled", "cancelAgain=runFinished",
             "failedRun=refused: run failure", "unknownRun=unknownRun", "badName=invalidConfiguration",
-        ] {
-            #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
-        }
+        ])
     }
 
     @Test("a daemon killed with SIGKILL keeps finished runs and marks in-flight ones interrupted")
@@ -75,6 +69,11 @@ struct RunTests {
             #expect(try await daemon.client.runs().count == 2)
             let noArgs = try daemon.hoist(["runs", "prune", "--port", String(daemon.port)])
             #expect(noArgs.status == 2)
+            // A run past its deadline ends timedOut, and says so.
+            let slow = try await daemon.client.spawn(app: "testapp", function: "sleepy", body: ByteBuffer(string: "10000"), deadline: 0.3)
+            let record = try await daemon.client.waitForRun(slow, timeout: 10)
+            #expect(record.status == .timedOut)
+            #expect(record.failure?.kind == "timedOut")
         }
     }
 }

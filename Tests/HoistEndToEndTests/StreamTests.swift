@@ -8,16 +8,10 @@ import Testing
 struct StreamTests {
     @Test("elements arrive as produced, in order; an error arrives after the elements; breaking off cancels")
     func driver() async throws {
-        let (daemon, run) = try driverRun(Binaries.testApp, arguments: ["stream"])
-        defer { daemon.stopDriverStartedDaemon() }
-        #expect(run.status == 0, "\(run.stderr)")
-        let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in [
+        try expectScenario("stream", prints: [
             "streamCount=100", "streamOrdered=true", "firstEarly=true",
             "streamError=3,refused: stopped after 3", "afterBreak=2,3,true", "local=[0, 1, 2]",
-        ] {
-            #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
-        }
+        ])
     }
 
     @Test("over HTTP a streaming function answers newline-delimited JSON, with an error as the last line")
