@@ -76,6 +76,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Reaching hosts with the system's OpenSSH client and rsync.
+        .target(name: "HoistSSH", swiftSettings: swiftSettings),
         // The public API: Function, System, Env, HoistApp.
         .target(
             name: "Hoist",
@@ -109,7 +111,7 @@ let package = Package(
         .testTarget(
             name: "HoistEndToEndTests",
             dependencies: [
-                "HoistClient", "HoistCore",
+                "HoistClient", "HoistCore", "HoistSSH",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

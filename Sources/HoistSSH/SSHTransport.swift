@@ -1,0 +1,169 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Commands, uploads and port forwards to one host, over one multiplexed master connection
+/// (ControlMaster/ControlPersist) so that each command costs a round trip, not a login.
+///
+/// ```swift
+/// let ssh = SSHTransport(host: SSHHost("gpu-box"))
+/// let arch = try await ssh.run("uname -m").stdout      // "x86_64\n"
+/// try await ssh.upload("/path/app", to: ".hoist/blobs/ab12…")
+/// ```
+public struct SSHTransport: Sendable {
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    public let host: SSHHost
+    /// Where the master connection's socket lives (short: socket paths are limited to ~100 bytes).
+    public let controlDirectory: String
+
+    public init(host: SSHHost, controlDirectory: String = NSTemporaryDirectory() + "hoist-ssh-\(getuid())") {
+        self.host = host
+        self.controlDirectory = controlDirectory
+    }
+
+    /// Options every ssh invocation shares: the master connection and non-interactive use.
+    /// Host keys are accepted on first use and checked after, never ignored.
+    var options: [String] {
+        var options = [
+            "-o", "ControlMaster=auto",
+            "-o", "ControlPath=\(controlDirectory)/%C",
+            "-o", "ControlPersist=300",
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=accept-new",
+            "-o", "ConnectTimeout=10",
+            "-o", "ServerAliveInterval=15",
+        ]
+        if let configFile = host.configFile { options = ["-F", configFile] + options }
+        if let user = host.user { options += ["-l", user] }
+        if let port = host.port { options += ["-p", String(port)] }
+        if let key = host.identityFile {
+            options += ["-i", NSString(string: key).expandingTildeInPath, "-o", "IdentitiesOnly=yes"]
+        }
+        return options
+    }
+
+    /// Runs a shell command on the host. Throws ``SSHError`` when ssh itself fails (status 255);
+    /// the command's own status is in the output.
+    @discardableResult
+    public func run(_ command: String, stdin: Data? = nil) async throws -> Output {
+        try FileManager.default.createDirectory(atPath: controlDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let output = try await Self.execute("/usr/bin/ssh", options + [host.host, "--", command], stdin: stdin)
+        if output.status == 255 {
+            throw SSHError.classify(host: host, stderr: output.stderr)
+        }
+        return output
+    }
+
+    /// Runs a command and throws unless it exits 0.
+    @discardableResult
+    public func check(_ command: String) async throws -> String {
+        let output = try await run(command)
+        guard output.status == 0 else {
+            throw SSHError(.commandFailed, host: host.description, "`\(command)` exited with status \(output.status): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return output.stdout
+    }
+
+    /// Copies a local file or directory to a path on the host with rsync over the master
+    /// connection; only what changed is sent.
+    public func upload(_ local: String, to remote: String, extraArguments: [String] = []) async throws {
+        _ = try await run("true")  // make sure the master is up, with ssh's own error reporting
+        let shell = (["/usr/bin/ssh"] + options).map(Self.shellQuote).joined(separator: " ")
+        let output = try await Self.execute(
+            "/usr/bin/rsync",
+            ["-a", "--partial", "-e", shell] + extraArguments + [local, "\(host.host):\(remote)"],
+            stdin: nil
+        )
+        guard output.status == 0 else {
+            if output.stderr.contains("command not found") || output.stderr.contains("rsync: not found") || output.status == 127 {
+                throw SSHError(.rsyncMissing, host: host.description, "the host has no rsync; install it there (`sudo apt-get install rsync`)")
+            }
+            if output.status == 255 { throw SSHError.classify(host: host, stderr: output.stderr) }
+            throw SSHError(.commandFailed, host: host.description, "rsync of \(local) failed (status \(output.status)): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    /// Forwards a local port to `remoteHost:remotePort` as seen from the host, over the master.
+    public func forward(localPort: Int, remotePort: Int, remoteHost: String = "127.0.0.1") async throws {
+        _ = try await run("true")
+        let output = try await Self.execute("/usr/bin/ssh", options + ["-o", "ExitOnForwardFailure=yes", "-O", "forward", "-L", "127.0.0.1:\(localPort):\(remoteHost):\(remotePort)", host.host], stdin: nil)
+        guard output.status == 0 else {
+            throw SSHError(.commandFailed, host: host.description, "could not forward local port \(localPort) to \(remoteHost):\(remotePort): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    /// Closes the master connection (and its forwards).
+    public func disconnect() async {
+        _ = try? await Self.execute("/usr/bin/ssh", options + ["-O", "exit", host.host], stdin: nil)
+    }
+
+    /// Whether a master connection is up.
+    public func isConnected() async -> Bool {
+        (try? await Self.execute("/usr/bin/ssh", options + ["-O", "check", host.host], stdin: nil).status) == 0
+    }
+
+    static func shellQuote(_ word: String) -> String {
+        if !word.isEmpty && word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:%@,".contains($0) }) { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// Runs a program with an argument array (no local shell) and collects its output.
+    static func execute(_ path: String, _ arguments: [String], stdin: Data?) async throws -> Output {
+        try await withCheckedThrowingContinuation { continuation in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = arguments
+            let out = Pipe()
+            let err = Pipe()
+            let input = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+            let collected = Collected()
+            // Read both pipes while the process runs so that neither can fill up and block it.
+            let group = DispatchGroup()
+            for (pipe, isError) in [(out, false), (err, true)] {
+                group.enter()
+                DispatchQueue.global().async {
+                    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                    collected.set(data, isError: isError)
+                    group.leave()
+                }
+            }
+            process.terminationHandler = { process in
+                group.notify(queue: .global()) {
+                    continuation.resume(returning: Output(status: process.terminationStatus, stdout: collected.out, stderr: collected.err))
+                }
+            }
+            do {
+                try process.run()
+                if let stdin {
+                    input.fileHandleForWriting.write(stdin)
+                    try? input.fileHandleForWriting.close()
+                }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}
+
+private final class Collected: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stdout = Data()
+    private var stderr = Data()
+
+    func set(_ data: Data, isError: Bool) {
+        lock.withLock { if isError { stderr = data } else { stdout = data } }
+    }
+
+    var out: String { lock.withLock { String(decoding: stdout, as: UTF8.self) } }
+    var err: String { lock.withLock { String(decoding: stderr, as: UTF8.self) } }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import HoistSSH
+import Testing
+
+/// The loopback SSH hosts started by `scripts/testbed/ssh-hosts up` (scripts/test does it).
+enum TestHosts {
+    static var directory: String {
+        ProcessInfo.processInfo.environment["TESTBED_DIR"] ?? Binaries.packageRoot + "/.build-testbed/ssh"
+    }
+
+    static func host(_ name: String) throws -> SSHHost {
+        let config = directory + "/ssh_config"
+        guard FileManager.default.fileExists(atPath: config) else {
+            throw SSHError(.unreachable, host: name, "the SSH test hosts are not set up: run scripts/testbed/ssh-hosts up (as root), or the tests with scripts/test")
+        }
+        return SSHHost(name, configFile: config)
+    }
+
+    /// A transport with a control directory of its own, so tests do not share master
+    /// connections; its master connection is closed afterwards.
+    static func withTransport<T>(_ name: String, _ body: (SSHTransport) async throws -> T) async throws -> T {
+        let ssh = SSHTransport(host: try host(name), controlDirectory: NSTemporaryDirectory() + "hoist-t-" + UUID().uuidString.prefix(6))
+        do {
+            let result = try await body(ssh)
+            await ssh.disconnect()
+            return result
+        } catch {
+            await ssh.disconnect()
+            throw error
+        }
+    }
+}
+
+@Suite("SSH transport against loopback sshd hosts", .serialized)
+struct SSHTransportTests {
+    @Test("commands run as the host's user over one master connection")
+    func commands() async throws {
+        try await TestHosts.withTransport("hoist-a") { ssh in
+            #expect(try await ssh.check("whoami") == "hoist-a\n")
+            #expect(await ssh.isConnected())
+            let status = try await ssh.run("exit 3")
+            #expect(status.status == 3)
+            let echoed = try await ssh.run("cat", stdin: Data("through stdin".utf8))
+            #expect(echoed.stdout == "through stdin")
+        }
+        try await TestHosts.withTransport("hoist-b") { other in
+            let user = try await other.check("whoami")
+            #expect(user == "hoist-b\n")
+        }
+    }
+
+    @Test("rsync uploads a file, and again when it is unchanged")
+    func upload() async throws {
+        let local = NSTemporaryDirectory() + "hoist-upload-" + UUID().uuidString
+        try Data(repeating: 7, count: 100_000).write(to: URL(fileURLWithPath: local))
+        defer { try? FileManager.default.removeItem(atPath: local) }
+        try await TestHosts.withTransport("hoist-a") { ssh in
+            let remote = "upload-test-\(UUID().uuidString.prefix(8))"
+            try await ssh.upload(local, to: remote)
+            #expect(try await ssh.check("wc -c < \(remote)").trimmingCharacters(in: .whitespacesAndNewlines) == "100000")
+            try await ssh.upload(local, to: remote)
+            _ = try await ssh.run("rm -f \(remote)")
+        }
+    }
+
+    @Test("a wrong key is an authentication error naming the host")
+    func wrongKey() async throws {
+        let key = NSTemporaryDirectory() + "hoist-wrong-key-" + UUID().uuidString.prefix(6)
+        let generate = Process()
+        generate.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+        generate.arguments = ["-q", "-t", "ed25519", "-N", "", "-f", key]
+        try generate.run()
+        generate.waitUntilExit()
+        defer { try? FileManager.default.removeItem(atPath: key); try? FileManager.default.removeItem(atPath: key + ".pub") }
+        let host = SSHHost("127.0.0.2", user: "hoist-a", identityFile: key, configFile: "/dev/null")
+        let ssh = SSHTransport(host: host, controlDirectory: NSTemporaryDirectory() + "hoist-t-" + UUID().uuidString.prefix(6))
+        let error = await #expect(throws: SSHError.self) { try await ssh.run("true") }
+        #expect(error?.code == .authenticationFailed)
+        #expect(error?.description.contains("hoist-a@127.0.0.2") == true)
+    }
+
+    @Test("an address where nothing listens is unreachable, said plainly")
+    func unreachable() async throws {
+        let host = SSHHost("127.0.0.9", user: "nobody", configFile: "/dev/null")
+        let ssh = SSHTransport(host: host, controlDirectory: NSTemporaryDirectory() + "hoist-t-" + UUID().uuidString.prefix(6))
+        let error = await #expect(throws: SSHError.self) { try await ssh.run("true") }
+        #expect(error?.code == .unreachable)
+        #expect(error?.message.contains("cannot connect") == true)
+    }
+
+    @Test("a host without rsync is a clear error that says to install it")
+    func noRsync() async throws {
+        let local = NSTemporaryDirectory() + "hoist-upload-" + UUID().uuidString
+        try Data("x".utf8).write(to: URL(fileURLWithPath: local))
+        defer { try? FileManager.default.removeItem(atPath: local) }
+        try await TestHosts.withTransport("hoist-norsync") { ssh in
+            let error = await #expect(throws: SSHError.self) { try await ssh.upload(local, to: "never-there") }
+            #expect(error?.code == .rsyncMissing)
+            #expect(error?.message.contains("install it") == true)
+        }
+    }
+}
