@@ -154,9 +154,12 @@ extension RemoteTarget {
         let client = try await system.connect()
         let executable = ProcessSupport.executablePath
         let sha = try ExecutableHash.sha256(of: executable)
+        // A cluster's daemon reads the binary the bootstrap sent into its own blob store.
+        var path: String? = executable
+        if case .cluster = system.kind { path = nil }
         let deployed = try await client.deploy(
             app: app.name,
-            request: DaemonAPI.DeployRequest(sha256: sha, executablePath: executable, env: env, secretValues: secretValues)
+            request: DaemonAPI.DeployRequest(sha256: sha, executablePath: path, env: env, secretValues: secretValues)
         )
         return RemoteTarget(functionName: name, app: app.name, system: system, replicas: deployed.app.replicas, client: client)
     }

@@ -1,5 +1,6 @@
 import HoistClient
 import HoistCore
+import HoistSSH
 
 /// Where a function runs.
 ///
@@ -10,6 +11,7 @@ import HoistCore
 public struct System: Sendable, CustomStringConvertible {
     enum Kind: Sendable {
         case local(port: Int, home: HoistHome)
+        case cluster(Cluster)
     }
 
     let kind: Kind
@@ -28,6 +30,7 @@ public struct System: Sendable, CustomStringConvertible {
     public var description: String {
         switch kind {
         case let .local(port, _): return "local daemon (127.0.0.1:\(port))"
+        case let .cluster(cluster): return "cluster '\(cluster.name)' (\(cluster.hosts.map(\.description).joined(separator: ", ")))"
         }
     }
 
@@ -36,6 +39,8 @@ public struct System: Sendable, CustomStringConvertible {
         switch kind {
         case let .local(port, home):
             return try await LocalDaemon.ensureRunning(home: home, port: port)
+        case let .cluster(cluster):
+            return try await ClusterConnections.shared.client(for: cluster)
         }
     }
 }

@@ -31,6 +31,25 @@ enum TestHosts {
     }
 }
 
+@Suite("Clusters of SSH hosts", .serialized)
+struct ClusterTests {
+    @Test("a driver deploys its own binary to an SSH host, calls it through the tunnel, and stops the daemon")
+    func driverOnOneHost() async throws {
+        let config = TestHosts.directory + "/ssh_config"
+        _ = try TestHosts.host("hoist-a")
+        let daemon = try TestDaemon()
+        defer { daemon.shutdown() }
+        let run = try Command.run(Binaries.testApp, ["cluster"], environment: daemon.environment.merging([
+            "HOIST_TEST_SSH_CONFIG": config, "HOIST_TEST_SSH_HOST": "hoist-a", "HOIST_TEST_CLUSTER_PORT": "32501",
+        ]) { _, new in new })
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = Set(run.stdout.split(separator: "\n").map(String.init))
+        for line in ["clusterAdd=42", "clusterUser=hoist-a", "[shout] shouting far", "clusterShout=FAR", "clusterMap=true", "clusterDown=ok"] {
+            #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
+        }
+    }
+}
+
 @Suite("SSH transport against loopback sshd hosts", .serialized)
 struct SSHTransportTests {
     @Test("commands run as the host's user over one master connection")

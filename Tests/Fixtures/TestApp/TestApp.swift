@@ -1,5 +1,6 @@
 import Foundation
 import Hoist
+import HoistSSH
 
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,7 @@ struct WorkerInfo: Codable, Sendable {
     var mode: String?
     var secretLength: Int?
     var directory: String
+    var user: String?
 }
 
 struct Refusal: Error, CustomStringConvertible {
@@ -58,7 +60,8 @@ let whoami = Function("whoami") { () in
         version: environment["HOIST_APP_VERSION"] ?? "",
         mode: environment["MODE"],
         secretLength: environment["HOIST_TEST_SECRET"]?.count,
-        directory: FileManager.default.currentDirectoryPath
+        directory: FileManager.default.currentDirectoryPath,
+        user: environment["USER"] ?? environment["LOGNAME"]
     )
 }
 let size = Function("size", parameters: "data") { (data: String) in data.utf8.count }
@@ -140,6 +143,9 @@ struct TestApp: HoistApp {
         }
         if CommandLine.arguments.dropFirst().first == "stream" {
             return try await runStreams()
+        }
+        if CommandLine.arguments.dropFirst().first == "cluster" {
+            return try await runCluster()
         }
         let remoteAdd = try await add.to(.local)
         print("add=\(try await remoteAdd(2, 3))")
@@ -300,6 +306,27 @@ struct TestApp: HoistApp {
         for try await _ in try await remoteCount(3, 0) { again += 1 }
         print("afterBreak=\(taken),\(again),\(ContinuousClock.now - afterBreak < .seconds(5))")
         print("local=\(try await countTo(3, 0).collect())")
+    }
+
+    /// The cluster scenario: deploy to an SSH test host, call, stream output, stop the daemon.
+    static func runCluster() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let host = SSHHost(environment["HOIST_TEST_SSH_HOST"] ?? "hoist-a", configFile: environment["HOIST_TEST_SSH_CONFIG"])
+        let cluster = Cluster("test", hosts: [host], daemonPort: Int(environment["HOIST_TEST_CLUSTER_PORT"] ?? "") ?? 32501)
+        do {
+            let remoteAdd = try await add.to(.cluster(cluster))
+            print("clusterAdd=\(try await remoteAdd(20, 22))")
+            let info = try await whoami.to(.cluster(cluster))()
+            print("clusterUser=\(info.user ?? "?")")
+            print("clusterShout=\(try await shout.to(.cluster(cluster))("far"))")
+            let sums = try await remoteAdd.starmap((0..<50).map { ($0, $0) })
+            print("clusterMap=\(sums == (0..<50).map { 2 * $0 })")
+            try await cluster.down()
+            print("clusterDown=ok")
+        } catch {
+            try? await cluster.down()
+            throw error
+        }
     }
 
     /// The map scenario: ordered results, both failure modes, empty and invalid input.
