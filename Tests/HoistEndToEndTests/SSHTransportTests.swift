@@ -90,8 +90,13 @@ struct SSHTransportTests {
         generate.arguments = ["-q", "-t", "ed25519", "-N", "", "-f", key]
         try generate.run()
         generate.waitUntilExit()
-        defer { try? FileManager.default.removeItem(atPath: key); try? FileManager.default.removeItem(atPath: key + ".pub") }
-        let host = SSHHost("127.0.0.2", user: "hoist-a", identityFile: key, configFile: "/dev/null")
+        // A configuration of its own, with its own known_hosts: the user's files stay untouched.
+        let config = key + ".config"
+        try "UserKnownHostsFile \(key).known_hosts\n".write(toFile: config, atomically: true, encoding: .utf8)
+        defer {
+            for suffix in ["", ".pub", ".config", ".known_hosts"] { try? FileManager.default.removeItem(atPath: key + suffix) }
+        }
+        let host = SSHHost("127.0.0.2", user: "hoist-a", identityFile: key, configFile: config)
         let ssh = SSHTransport(host: host, controlDirectory: NSTemporaryDirectory() + "hoist-t-" + UUID().uuidString.prefix(6))
         let error = await #expect(throws: SSHError.self) { try await ssh.run("true") }
         #expect(error?.code == .authenticationFailed)
@@ -100,7 +105,10 @@ struct SSHTransportTests {
 
     @Test("an address where nothing listens is unreachable, said plainly")
     func unreachable() async throws {
-        let host = SSHHost("127.0.0.9", user: "nobody", configFile: "/dev/null")
+        let config = NSTemporaryDirectory() + "hoist-unreachable-" + UUID().uuidString.prefix(6)
+        try "UserKnownHostsFile \(config).known_hosts\n".write(toFile: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let host = SSHHost("127.0.0.9", user: "nobody", configFile: config)
         let ssh = SSHTransport(host: host, controlDirectory: NSTemporaryDirectory() + "hoist-t-" + UUID().uuidString.prefix(6))
         let error = await #expect(throws: SSHError.self) { try await ssh.run("true") }
         #expect(error?.code == .unreachable)
