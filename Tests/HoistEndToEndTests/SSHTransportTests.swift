@@ -41,12 +41,18 @@ struct ClusterTests {
         defer { daemon.shutdown() }
         let run = try Command.run(Binaries.testApp, ["cluster"], environment: daemon.environment.merging([
             "HOIST_TEST_SSH_CONFIG": config, "HOIST_TEST_SSH_HOST": "hoist-a", "HOIST_TEST_CLUSTER_PORT": "32501",
+            "HOIST_TEST_SECRET": "cluster-secret-value",
         ]) { _, new in new })
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in ["clusterAdd=42", "clusterUser=hoist-a", "[shout] shouting far", "clusterShout=FAR", "clusterMap=true", "clusterDown=ok"] {
+        for line in ["clusterAdd=42", "clusterUser=hoist-a", "[shout] shouting far", "clusterShout=FAR", "clusterMap=true", "clusterEnv=remote,20,true", "clusterDown=ok"] {
             #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
         }
+        // The secret reached the host only in its 0600 file, not its logs.
+        let log = try String(contentsOfFile: "/home/hoist-a/.hoist/logs/daemon.log", encoding: .utf8)
+        #expect(!log.contains("cluster-secret-value"))
+        let attributes = try FileManager.default.attributesOfItem(atPath: "/home/hoist-a/.hoist/apps/testapp/secrets.json")
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
     }
 }
 

@@ -321,6 +321,9 @@ struct TestApp: HoistApp {
             print("clusterShout=\(try await shout.to(.cluster(cluster))("far"))")
             let sums = try await remoteAdd.starmap((0..<50).map { ($0, $0) })
             print("clusterMap=\(sums == (0..<50).map { 2 * $0 })")
+            let env = Env(name: "remote", environment: ["MODE": "remote"], secrets: ["HOIST_TEST_SECRET"])
+            let withEnv = try await whoami.to(.cluster(cluster), env: env)()
+            print("clusterEnv=\(withEnv.mode ?? "-"),\(withEnv.secretLength ?? -1),\(withEnv.directory.hasPrefix("/home/"))")
             try await cluster.down()
             print("clusterDown=ok")
         } catch {
