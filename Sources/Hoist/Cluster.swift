@@ -65,15 +65,6 @@ final class ClusterConnections: Sendable {
         return client
     }
 
-    /// Opens the forward to the cluster's daemon again, on the same local port, after the
-    /// master connection dropped (a network blip, a killed ssh). Throws when that fails.
-    func repairTunnel(for cluster: Cluster) async throws {
-        guard let host = cluster.hosts.first, let client = clients.get("\(host)|\(cluster.daemonPort)"),
-              let port = URL(string: client.baseURL)?.port
-        else { return }
-        try await SSHTransport(host: host).forward(localPort: port, remotePort: cluster.daemonPort)
-    }
-
     func forget(_ cluster: Cluster) {
         for host in cluster.hosts { clients.remove("\(host)|\(cluster.daemonPort)") }
     }

@@ -67,14 +67,7 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
             let retry = target.retry
             result = try await withTaskCancellationHandler {
                 try await Self.withConnectionRetries(retry) {
-                    do {
-                        return try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, key: key, retry: retry, output: output)
-                    } catch let error as HoistError where error.code == .daemonUnavailable {
-                        // Nothing reached the daemon; a cluster's tunnel may have dropped: reopen it once.
-                        guard case let .cluster(cluster) = target.system.kind else { throw error }
-                        try await ClusterConnections.shared.repairTunnel(for: cluster)
-                        return try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, key: key, retry: retry, output: output)
-                    }
+                    try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, key: key, retry: retry, output: output)
                 }
             } onCancel: {
                 // Cancelling the caller's task cancels the remote call.

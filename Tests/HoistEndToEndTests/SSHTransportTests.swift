@@ -45,7 +45,7 @@ struct ClusterTests {
         ]) { _, new in new })
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in ["clusterAdd=42", "clusterUser=hoist-a", "[shout] shouting far", "clusterShout=FAR", "clusterMap=true", "clusterEnv=remote,20,true", "clusterAfterTunnelDrop=42", "clusterDown=ok"] {
+        for line in ["clusterAdd=42", "clusterUser=hoist-a", "[shout] shouting far", "clusterShout=FAR", "clusterMap=true", "clusterEnv=remote,20,true", "clusterDown=ok"] {
             #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
         }
         // The secret reached the host only in its 0600 file, not its logs.
