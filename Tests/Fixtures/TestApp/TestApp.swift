@@ -100,6 +100,36 @@ let flaky = Function("flaky", parameters: "tag") { (tag: String) async throws ->
     if count == 1 { throw Refusal(reason: "first attempt of \(tag)") }
     return count
 }
+/// Prints a line, then waits (up to 10 s) for the caller to create `path`: it returns true only
+/// if the caller received the line while the call was still running.
+let handshake = Function("handshake", parameters: "path") { (path: String) async throws -> Bool in
+    print("waiting for \(path)")
+    for _ in 0..<1000 {
+        if FileManager.default.fileExists(atPath: path) { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return false
+}
+/// Yields 0, then waits (up to 10 s) for the caller to create `path`, then yields 1 if it
+/// appeared: the caller saw the first element before the function finished.
+let handshakeStream = StreamingFunction("handshakeStream", parameters: "path") { (path: String) in
+    AsyncThrowingStream<Int, any Error> { continuation in
+        let task = Task {
+            continuation.yield(0)
+            for _ in 0..<1000 {
+                if FileManager.default.fileExists(atPath: path) {
+                    continuation.yield(1)
+                    continuation.finish()
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            continuation.yield(-1)
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+    }
+}
 /// Streams 0..<count, pausing between elements.
 let countTo = StreamingFunction("countTo", parameters: "count", "pauseMilliseconds") { (count: Int, pause: Int) in
     AsyncThrowingStream<Int, any Error> { continuation in
@@ -130,7 +160,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
@@ -274,18 +304,20 @@ struct TestApp: HoistApp {
     /// The streaming scenario: elements arrive as produced, errors after the elements, early exit.
     static func runStreams() async throws {
         let remoteCount = try await countTo.to(.local)
-        let started = ContinuousClock.now
         var received: [Int] = []
-        var firstAt: Duration?
-        for try await n in try await remoteCount(100, 10) {
-            if firstAt == nil { firstAt = ContinuousClock.now - started }
-            received.append(n)
-        }
-        let total = ContinuousClock.now - started
+        for try await n in try await remoteCount(100, 1) { received.append(n) }
         print("streamCount=\(received.count)")
         print("streamOrdered=\(received == Array(0..<100))")
-        // 100 elements 10 ms apart take about a second; the first must not wait for the last.
-        print("firstEarly=\(firstAt.map { $0 < total / 2 } ?? false)")
+        // The function waits for a file that this side creates on seeing the first element:
+        // it ends with 1 only if the first element arrived while it was still running.
+        let path = NSTemporaryDirectory() + "hoist-handshake-\(getpid())"
+        var handshakeElements: [Int] = []
+        for try await n in try await handshakeStream.to(.local)(path) {
+            if handshakeElements.isEmpty { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+            handshakeElements.append(n)
+        }
+        try? FileManager.default.removeItem(atPath: path)
+        print("firstEarly=\(handshakeElements == [0, 1])")
 
         let remoteFail = try await failAfter.to(.local)
         var before: [String] = []
