@@ -2,6 +2,7 @@ import Foundation
 import HoistClient
 import HoistCore
 import HoistSSH
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -52,29 +53,22 @@ extension System {
 /// Open tunnels to cluster daemons, one per host and port, for the life of the process.
 final class ClusterConnections: Sendable {
     static let shared = ClusterConnections()
-    private let clients = NIOLockedBox()
+    private let clients = NIOLockedValueBox<[String: DaemonClient]>([:])
 
     func client(for cluster: Cluster) async throws -> DaemonClient {
         guard let host = cluster.hosts.first else {
             throw HoistError(.invalidConfiguration, "cluster '\(cluster.name)' has no hosts")
         }
         let key = "\(host)|\(cluster.daemonPort)"
-        if let client = clients.get(key) { return client }
+        if let client = clients.withLockedValue({ $0[key] }) { return client }
         let client = try await ClusterBootstrap(host: host, daemonPort: cluster.daemonPort).connect()
-        clients.set(key, client)
+        clients.withLockedValue { $0[key] = client }
         return client
     }
 
     func forget(_ cluster: Cluster) {
-        for host in cluster.hosts { clients.remove("\(host)|\(cluster.daemonPort)") }
+        clients.withLockedValue { clients in
+            for host in cluster.hosts { clients.removeValue(forKey: "\(host)|\(cluster.daemonPort)") }
+        }
     }
-}
-
-/// A small locked dictionary of clients.
-final class NIOLockedBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [String: DaemonClient] = [:]
-    func get(_ key: String) -> DaemonClient? { lock.withLock { values[key] } }
-    func set(_ key: String, _ value: DaemonClient) { lock.withLock { values[key] = value } }
-    func remove(_ key: String) { _ = lock.withLock { values.removeValue(forKey: key) } }
 }

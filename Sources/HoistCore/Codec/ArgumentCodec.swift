@@ -15,15 +15,19 @@ public enum ArgumentCodec {
         switch parts.count {
         case 0: return Data()
         case 1: return parts[0]
-        default:
-            var out = Data("[".utf8)
-            for (index, part) in parts.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(part)
-            }
-            out.append(UInt8(ascii: "]"))
-            return out
+        default: return jsonArray(parts)
         }
+    }
+
+    /// Joins encoded JSON values into a JSON array without decoding them again.
+    static func jsonArray(_ elements: [Data]) -> Data {
+        var out = Data("[".utf8)
+        for (index, element) in elements.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(element)
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
     }
 
     /// Decodes arguments from a request body, with errors that name the function, the

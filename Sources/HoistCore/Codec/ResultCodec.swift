@@ -2,13 +2,11 @@ import Foundation
 
 /// Encodes and decodes a function's result; `Void` travels as JSON `null`.
 struct ResultCodec<Result: Sendable>: Sendable {
-    let typeName: String
     let encode: @Sendable (Result) throws -> Data
     let decode: @Sendable (Data) throws -> Result
 
     static var void: ResultCodec<Result> {
         ResultCodec(
-            typeName: "Void",
             encode: { _ in Data("null".utf8) },
             decode: { _ in () as! Result }  // only built where Result == Void
         )
@@ -18,7 +16,6 @@ struct ResultCodec<Result: Sendable>: Sendable {
 extension ResultCodec where Result: Codable {
     static var codable: ResultCodec<Result> {
         ResultCodec(
-            typeName: String(describing: Result.self),
             encode: { try JSONCoding.encoder.encode($0) },
             decode: { data in
                 do {

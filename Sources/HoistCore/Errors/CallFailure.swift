@@ -52,7 +52,7 @@ public struct CallFailure: Codable, Sendable, Error, CustomStringConvertible {
     /// The error a caller sees: a ``RemoteError`` when the function threw, a ``HoistError`` otherwise.
     public var error: any Error {
         if let remote { return remote }
-        let code = (try? JSONDecoder().decode(HoistError.Code.self, from: Data("\"\(kind)\"".utf8))) ?? .internalError
+        let code = HoistError.Code(named: kind) ?? .internalError
         return HoistError(code, message)
     }
 

@@ -66,9 +66,14 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
 
         public var description: String { base.rawValue }
 
+        /// The code with this name (its ``description``), or `nil` for an unknown name.
+        public init?(named name: String) {
+            guard let base = Base(rawValue: name) else { return nil }
+            self.base = base
+        }
+
         public init(from decoder: any Decoder) throws {
-            let raw = try decoder.singleValueContainer().decode(String.self)
-            base = Base(rawValue: raw) ?? .internalError
+            self = Code(named: try decoder.singleValueContainer().decode(String.self)) ?? .internalError
         }
 
         public func encode(to encoder: any Encoder) throws {

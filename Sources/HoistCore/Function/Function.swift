@@ -81,13 +81,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
     private static func makeDescriptor(name: String, parameterNames: [String], result: String, timeout: Duration?) -> FunctionDescriptor {
         var types: [String] = []
         for type in repeat (each Arg).self { types.append(String(describing: type)) }
-        let params = types.enumerated().map { index, type in
-            FunctionDescriptor.Parameter(
-                name: index < parameterNames.count ? parameterNames[index] : nil,
-                type: type
-            )
-        }
-        return FunctionDescriptor(name: name, parameters: params, result: result, timeoutSeconds: timeout.map(CallTimeout.seconds))
+        return FunctionDescriptor(name: name, parameterNames: parameterNames, types: types, result: result, timeout: timeout)
     }
 
     public func invoke(json body: Data) async throws -> Data {

@@ -61,6 +61,14 @@ public struct FunctionDescriptor: Codable, Sendable, Hashable {
         self.timeoutSeconds = timeoutSeconds
     }
 
+    /// Pairs declared names (possibly fewer, or none) with the argument types.
+    init(name: String, parameterNames: [String], types: [String], result: String, timeout: Duration?) {
+        let parameters = types.enumerated().map { index, type in
+            Parameter(name: index < parameterNames.count ? parameterNames[index] : nil, type: type)
+        }
+        self.init(name: name, parameters: parameters, result: result, timeoutSeconds: timeout.map(CallTimeout.seconds))
+    }
+
     /// `summer(a: Int, b: Int) -> Int`, for error messages.
     public var signature: String {
         let params = parameters.map { p in p.name.map { "\($0): \(p.type)" } ?? p.type }

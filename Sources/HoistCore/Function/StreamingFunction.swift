@@ -44,14 +44,12 @@ public struct StreamingFunction<each Arg: Codable & Sendable, Element: Codable &
         }
         var types: [String] = []
         for type in repeat (each Arg).self { types.append(String(describing: type)) }
-        let params = types.enumerated().map { index, type in
-            FunctionDescriptor.Parameter(name: index < parameters.count ? parameters[index] : nil, type: type)
-        }
         var descriptor = FunctionDescriptor(
             name: name,
-            parameters: params,
+            parameterNames: parameters,
+            types: types,
             result: "AsyncSequence<\(String(describing: Element.self))>",
-            timeoutSeconds: timeout.map(CallTimeout.seconds)
+            timeout: timeout
         )
         descriptor.streams = true
         self.descriptor = descriptor
@@ -69,13 +67,7 @@ public struct StreamingFunction<each Arg: Codable & Sendable, Element: Codable &
     public func invoke(json body: Data) async throws -> Data {
         var elements: [Data] = []
         try await stream(json: body) { elements.append($0) }
-        var out = Data("[".utf8)
-        for (index, element) in elements.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(element)
-        }
-        out.append(UInt8(ascii: "]"))
-        return out
+        return ArgumentCodec.jsonArray(elements)
     }
 
     public func stream(json body: Data, emit: (Data) async throws -> Void) async throws {

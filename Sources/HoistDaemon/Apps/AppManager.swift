@@ -232,14 +232,7 @@ actor AppManager {
     }
 
     private func appendToLog(_ app: String, _ line: String) {
-        if let handle = FileHandle(forUpdatingAtPath: home.appLog(app)) ?? {
-            _ = FileManager.default.createFile(atPath: home.appLog(app), contents: nil, attributes: [.posixPermissions: 0o600])
-            return FileHandle(forUpdatingAtPath: home.appLog(app))
-        }() {
-            handle.seekToEndOfFile()
-            handle.write(Data((line + "\n").utf8))
-            try? handle.close()
-        }
+        WorkerPool.append(line, toLog: home.appLog(app))
     }
 
     private func logSize(_ app: String) -> UInt64 {

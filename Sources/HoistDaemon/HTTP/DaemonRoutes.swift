@@ -153,8 +153,8 @@ struct DaemonRoutes: Sendable {
         let app = try context.parameters.require("app")
         let function = try context.parameters.require("function")
         guard let entry = manager.lookup(app) else { return unknownApp(app) }
-        let names = entry.manifest.functions.map(\.name)
-        guard names.contains(function) else {
+        guard let descriptor = entry.manifest.functions.first(where: { $0.name == function }) else {
+            let names = entry.manifest.functions.map(\.name)
             return failure(CallFailure(
                 HoistError(.unknownFunction, "app '\(app)' has no function '\(function)'; it has: \(names.joined(separator: ", "))"),
                 known: names
@@ -173,7 +173,7 @@ struct DaemonRoutes: Sendable {
         let timeout: Double?
         do {
             timeout = try request.headers[HTTPField.Name(CallTimeout.header)!].map(CallTimeout.parse)
-                ?? entry.manifest.functions.first { $0.name == function }?.timeoutSeconds
+                ?? descriptor.timeoutSeconds
         } catch {
             return failure(error)
         }
@@ -220,7 +220,7 @@ struct DaemonRoutes: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: result)))
         }
         let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
-        let streamsElements = entry.manifest.functions.first { $0.name == function }?.streams == true
+        let streamsElements = descriptor.streams == true
         let callRequest = CallRequest(function: function, wantsOutput: wantsStream, body: body)
         guard wantsStream || streamsElements else {
             do {

@@ -206,7 +206,12 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     func appendToLog(_ line: String) {
-        let fd = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        Self.append(line, toLog: launch.logPath)
+    }
+
+    /// Appends a line to a log file with O_APPEND: workers, pools and the daemon share app logs.
+    static func append(_ line: String, toLog path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
         let text = line.hasSuffix("\n") ? line : line + "\n"

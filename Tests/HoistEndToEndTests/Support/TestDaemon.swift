@@ -11,10 +11,17 @@ import Glibc
 /// stopped by PID afterwards.
 final class TestDaemon: @unchecked Sendable {
     let home: HoistHome
-    let port: Int
-    let client: DaemonClient
-    let environment: [String: String]
+    private(set) var port: Int
+    private let extraEnvironment: [String: String]
     private var process: Process?
+
+    var client: DaemonClient { DaemonClient.local(port: port, home: home) }
+    var environment: [String: String] {
+        var environment = extraEnvironment
+        environment[HoistEnvironment.home] = home.root
+        environment[HoistEnvironment.port] = String(port)
+        return environment
+    }
 
     var baseURL: String { client.baseURL }
 
@@ -22,15 +29,22 @@ final class TestDaemon: @unchecked Sendable {
         let root = NSTemporaryDirectory() + "hoist-test-" + UUID().uuidString.prefix(8)
         home = HoistHome(root)
         port = try Self.freePort()
-        client = DaemonClient.local(port: port, home: home)
-        var environment = extraEnvironment
-        environment[HoistEnvironment.home] = root
-        environment[HoistEnvironment.port] = String(port)
-        self.environment = environment
+        self.extraEnvironment = extraEnvironment
     }
 
-    /// Starts (or restarts) the daemon and waits until it answers.
+    /// Starts (or restarts) the daemon and waits until it answers. Another test may take the
+    /// chosen port between the probe and the bind: then a new port is chosen, and a daemon only
+    /// counts as ours when its pid is the one we started.
     func start() async throws {
+        for _ in 0..<5 {
+            if try await startOnce() { return }
+            port = try Self.freePort()
+        }
+        throw HoistError(.daemonUnavailable, "test daemon found no free port: \(daemonLog)")
+    }
+
+    /// Returns false when the port was taken by someone else.
+    private func startOnce() async throws -> Bool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.hoist)
         process.arguments = ["daemon", "run", "--port", String(port)]
@@ -47,8 +61,12 @@ final class TestDaemon: @unchecked Sendable {
         self.process = process
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if ProcessSupport.isListening(port: port), (try? await client.health(timeout: .seconds(5))) != nil { return }
+            if ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)),
+               health.pid == process.processIdentifier {
+                return true
+            }
             guard process.isRunning else {
+                if daemonLog.contains("in use") { return false }
                 throw HoistError(.daemonUnavailable, "test daemon exited: \(daemonLog)")
             }
             try await Task.sleep(for: .milliseconds(20))
