@@ -21,7 +21,7 @@ public struct DaemonConfiguration: Sendable {
     public init(
         home: HoistHome = .current,
         host: String = "127.0.0.1",
-        port: Int = HoistEnvironment.localPort,
+        port: Int = HoistEnvironment.listenPort,
         maxBodyBytes: Int? = nil
     ) {
         self.home = home
@@ -60,8 +60,13 @@ public struct Daemon: Sendable {
             throw HoistError(.daemonUnavailable, "another Hoist daemon (pid \(pid)) is already running with home \(home.root); stop it with `hoist daemon stop`")
         }
         defer { close(lockFD) }
+        // A port file left by a daemon that was killed would point at nothing.
+        try? FileManager.default.removeItem(atPath: home.daemonPortFile)
         try "\(getpid())\n".write(toFile: home.daemonPidFile, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: home.daemonPidFile) }
+        defer {
+            try? FileManager.default.removeItem(atPath: home.daemonPidFile)
+            try? FileManager.default.removeItem(atPath: home.daemonPortFile)
+        }
         signal(SIGPIPE, SIG_IGN)
 
         let registry = WorkerRegistry()
@@ -74,8 +79,10 @@ public struct Daemon: Sendable {
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [ContinueHandler()])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "hoist"),
-            onServerRunning: { _ in
-                logger.info("listening", metadata: ["url": "\(configuration.publicURL)", "pid": "\(getpid())", "home": "\(home.root)"])
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                try? "\(port)\n".write(toFile: home.daemonPortFile, atomically: true, encoding: .utf8)
+                logger.info("listening", metadata: ["url": "http://\(configuration.host):\(port)", "pid": "\(getpid())", "home": "\(home.root)"])
             },
             logger: logger
         )

@@ -48,6 +48,9 @@ public struct HoistHome: Sendable, Hashable {
         return token
     }
     public var daemonLockFile: String { root + "/daemon.lock" }
+    /// The port the running daemon listens on, written once it listens: with `HOIST_PORT=0` the
+    /// kernel picks it, so that daemons of several users on one host never collide.
+    public var daemonPortFile: String { root + "/daemon.port" }
     public var daemonLog: String { root + "/logs/daemon.log" }
     public var logsDirectory: String { root + "/logs" }
     public var blobsDirectory: String { root + "/blobs" }
@@ -88,6 +91,14 @@ public enum HoistEnvironment {
 
     public static var localPort: Int {
         if let text = ProcessInfo.processInfo.environment[port], let value = Int(text), (1...65535).contains(value) {
+            return value
+        }
+        return defaultPort
+    }
+
+    /// The port a daemon binds: `HOIST_PORT`, where 0 lets the kernel choose.
+    public static var listenPort: Int {
+        if let text = ProcessInfo.processInfo.environment[port], let value = Int(text), (0...65535).contains(value) {
             return value
         }
         return defaultPort
