@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "HoistCore", targets: ["HoistCore"]),
         .library(name: "HoistDaemon", targets: ["HoistDaemon"]),
         .library(name: "HoistClient", targets: ["HoistClient"]),
+        .library(name: "HoistCluster", targets: ["HoistCluster"]),
         .executable(name: "hoist", targets: ["hoist"]),
         .executable(name: "hoist-demo", targets: ["HoistDemo"]),
         .executable(name: "hoist-bench", targets: ["HoistBenchmark"]),
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
         // Function table, payload codec, wire frames, shared models. No HTTP, no daemon:
@@ -77,23 +80,43 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Reaching hosts with the system's OpenSSH client and rsync.
-        .target(name: "HoistSSH", swiftSettings: swiftSettings),
+        .target(
+            name: "HoistSSH",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // SSH clusters: bootstrapping hosts, saved cluster configs, sessions spread over hosts.
+        .target(
+            name: "HoistCluster",
+            dependencies: [
+                "HoistCore", "HoistClient", "HoistSSH",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The public API: Function, System, Env, HoistApp.
         .target(
             name: "Hoist",
-            dependencies: ["HoistCore", "HoistWorker", "HoistDaemon", "HoistClient", "HoistSSH"],
+            dependencies: [
+                "HoistCore", "HoistWorker", "HoistDaemon", "HoistClient", "HoistSSH", "HoistCluster",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "HoistCLI",
             dependencies: [
-                "HoistCore", "HoistClient", "HoistDaemon",
+                "HoistCore", "HoistClient", "HoistDaemon", "HoistCluster", "HoistSSH",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "hoist", dependencies: ["HoistCLI"], swiftSettings: swiftSettings),
+        .executableTarget(name: "hoist", dependencies: ["HoistCLI", "HoistCore", "HoistDaemon"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "HoistBenchmark",
             dependencies: ["Hoist", "HoistClient"],
@@ -111,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "HoistEndToEndTests",
             dependencies: [
-                "HoistClient", "HoistCore", "HoistSSH",
+                "HoistClient", "HoistCore", "HoistSSH", "HoistCluster",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

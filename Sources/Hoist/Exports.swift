@@ -1,1 +1,3 @@
+@_exported import HoistCluster
 @_exported import HoistCore
+@_exported import HoistSSH

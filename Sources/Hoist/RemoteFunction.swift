@@ -1,6 +1,8 @@
 import Foundation
 import HoistClient
+import HoistCluster
 import HoistCore
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// A function deployed to a system: calling it runs it there and returns the typed result.
@@ -33,7 +35,8 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     public var callTimeout: Duration? { target.callTimeout }
     /// When calls are tried again; see ``retrying(_:)``.
     public var retryPolicy: RetryPolicy { target.retry }
-    var client: DaemonClient { target.client }
+    /// The daemon that serves when there is no choice to make (the first host of a cluster).
+    var client: DaemonClient { target.daemons.primary }
 
     init(function: Function<repeat each Arg, Result>, target: RemoteTarget) {
         self.function = function
@@ -53,25 +56,33 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     /// Runs the function with arguments already encoded by ``Function/encodeArguments(_:)``.
     func call(encoded body: Data) async throws -> Result {
         let printer = streamsOutput ? OutputPrinter(function: function.name) : nil
-        var output: DaemonClient.OutputHandler?
+        var handler: DaemonClient.OutputHandler?
         if let printer {
-            output = { kind, bytes in printer.write(kind, bytes) }
+            handler = { kind, bytes in printer.write(kind, bytes) }
         }
+        let output = handler
         let name = target.functionName
         let deadline = try callTimeout.map(CallTimeout.validate)
         let key = UUID().uuidString
-        let client = self.client
+        let daemons = target.daemons
         let app = self.app
+        // The daemon the call went to, for the cancel.
+        let current = NIOLockedValueBox<DaemonClient?>(nil)
         let result: ByteBuffer
         do {
             let retry = target.retry
             result = try await withTaskCancellationHandler {
                 try await Self.withConnectionRetries(retry) {
-                    try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, key: key, retry: retry, output: output)
+                    try await daemons.withMember { client in
+                        current.withLockedValue { $0 = client }
+                        return try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, key: key, retry: retry, output: output)
+                    }
                 }
             } onCancel: {
                 // Cancelling the caller's task cancels the remote call.
-                Task { await RemoteCancellation.cancel(key, on: client) }
+                if let client = current.withLockedValue({ $0 }) {
+                    Task { await RemoteCancellation.cancel(key, on: client) }
+                }
             }
         } catch {
             printer?.flush()
@@ -151,17 +162,46 @@ extension RemoteTarget {
             }
             secretValues[secret] = value
         }
-        let client = try await system.connect()
+        let daemons = try await system.connect()
+        if case let .cluster(cluster) = system.kind, !env.systemPackages.isEmpty {
+            try await ClusterSessions.shared.session(for: cluster).ensureSystemPackages(env.systemPackages)
+        }
         let executable = ProcessSupport.executablePath
         let sha = try ExecutableHash.sha256(of: executable)
-        // A cluster's daemon reads the binary the bootstrap sent into its own blob store.
+        // A cluster's daemons read the binary the bootstrap sent into their own blob stores.
         var path: String? = executable
         if case .cluster = system.kind { path = nil }
-        let deployed = try await client.deploy(
-            app: app.name,
-            request: DaemonAPI.DeployRequest(sha256: sha, executablePath: path, env: env, secretValues: secretValues)
-        )
-        return RemoteTarget(functionName: name, app: app.name, system: system, replicas: deployed.app.replicas, client: client)
+        let request = DaemonAPI.DeployRequest(sha256: sha, executablePath: path, env: env, secretValues: secretValues)
+        let members = daemons.members.filter(\.up)
+        // Every daemon of the system gets the app; one that cannot be reached is skipped with
+        // a warning (it is set aside for calls too) as long as another one deployed.
+        let outcomes = await withTaskGroup(of: Swift.Result<DaemonAPI.DeployResponse, any Error>.self) { group in
+            for member in members {
+                group.addTask {
+                    do {
+                        return .success(try await member.client.deploy(app: app.name, request: request))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var outcomes: [Swift.Result<DaemonAPI.DeployResponse, any Error>] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        var replicas = 0
+        var unreachable: (any Error)?
+        for outcome in outcomes {
+            switch outcome {
+            case let .success(deployed): replicas += deployed.app.replicas
+            case let .failure(error as HoistError) where error.code == .daemonUnavailable && members.count > 1:
+                unreachable = error
+                DaemonGroup.standardErrorWarning("deploy of '\(app.name)' skipped a daemon of \(system): \(error.message)")
+            case let .failure(error): throw error
+            }
+        }
+        if replicas == 0, let unreachable { throw unreachable }
+        return RemoteTarget(functionName: name, app: app.name, system: system, replicas: replicas, daemons: daemons)
     }
 }
 
@@ -171,17 +211,17 @@ final class RemoteTarget: Sendable {
     let app: String
     let system: System
     let replicas: Int
-    let client: DaemonClient
+    let daemons: DaemonGroup
     let streamsOutput: Bool
     let callTimeout: Duration?
     let retry: RetryPolicy
 
-    init(functionName: String, app: String, system: System, replicas: Int, client: DaemonClient, streamsOutput: Bool = true, callTimeout: Duration? = nil, retry: RetryPolicy = .none) {
+    init(functionName: String, app: String, system: System, replicas: Int, daemons: DaemonGroup, streamsOutput: Bool = true, callTimeout: Duration? = nil, retry: RetryPolicy = .none) {
         self.functionName = functionName
         self.app = app
         self.system = system
         self.replicas = replicas
-        self.client = client
+        self.daemons = daemons
         self.streamsOutput = streamsOutput
         self.callTimeout = callTimeout
         self.retry = retry
@@ -196,7 +236,7 @@ final class RemoteTarget: Sendable {
     func with(_ change: (inout Changes) -> Void) -> RemoteTarget {
         var changes = Changes(streamsOutput: streamsOutput, callTimeout: callTimeout, retry: retry)
         change(&changes)
-        return RemoteTarget(functionName: functionName, app: app, system: system, replicas: replicas, client: client, streamsOutput: changes.streamsOutput, callTimeout: changes.callTimeout, retry: changes.retry)
+        return RemoteTarget(functionName: functionName, app: app, system: system, replicas: replicas, daemons: daemons, streamsOutput: changes.streamsOutput, callTimeout: changes.callTimeout, retry: changes.retry)
     }
 }
 

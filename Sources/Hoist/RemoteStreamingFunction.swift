@@ -24,7 +24,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
 
     /// The function's HTTP endpoint; plain callers receive newline-delimited JSON.
     public var endpoint: URL {
-        URL(string: "\(target.client.baseURL)/\(target.app)/\(target.functionName)")!
+        URL(string: "\(target.daemons.primary.baseURL)/\(target.app)/\(target.functionName)")!
     }
 
     /// Starts the function on the system and returns its elements as they arrive.
@@ -48,7 +48,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
                 do {
                     let deadline = try target.callTimeout.map(CallTimeout.validate)
                     _ = try await withTaskCancellationHandler {
-                        try await target.client.call(
+                        try await target.daemons.primary.call(
                             app: target.app, function: target.functionName, body: ByteBuffer(bytes: body),
                             deadline: deadline, key: key, retry: nil
                         ) { kind, bytes in
@@ -63,7 +63,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
                             }
                         }
                     } onCancel: {
-                        Task { await RemoteCancellation.cancel(key, on: target.client) }
+                        Task { await RemoteCancellation.cancel(key, on: target.daemons.primary) }
                     }
                     printer?.flush()
                     continuation.finish()

@@ -57,10 +57,19 @@ public struct Run<Value: Sendable>: Sendable {
 
 extension System {
     /// Re-attaches to a run by its key, from any process.
+    /// On a cluster, the host that has the run is found by asking each in turn.
     public func run<Value: Decodable & Sendable>(_ key: String, as type: Value.Type) async throws -> Run<Value> {
-        let client = try await connect()
-        _ = try await client.run(key)
-        return Run(key: key, client: client) { try JSONDecoder().decode(Value.self, from: $0) }
+        let members = try await connect().members
+        var lastError: (any Error)?
+        for member in members where member.up {
+            do {
+                _ = try await member.client.run(key)
+                return Run(key: key, client: member.client) { try JSONDecoder().decode(Value.self, from: $0) }
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? HoistError(.unknownRun, "no run '\(key)' on \(self)")
     }
 }
 
@@ -74,7 +83,13 @@ extension RemoteFunction {
         let body = try function.encodeArguments(repeat each args)
         let deadline = try callTimeout.map(CallTimeout.validate)
         try retryPolicy.validate()
-        let key = try await client.spawn(app: app, function: target.functionName, body: ByteBuffer(bytes: body), name: name, deadline: deadline, retry: retryPolicy)
+        let (app, functionName, retry) = (self.app, target.functionName, retryPolicy)
+        let spawn: @Sendable (DaemonClient) async throws -> (String, DaemonClient) = { client in
+            (try await client.spawn(app: app, function: functionName, body: ByteBuffer(bytes: body), name: name, deadline: deadline, retry: retry), client)
+        }
+        // Unnamed runs spread over the system's daemons; a named run goes to the primary, so
+        // that a name is taken once per system.
+        let (key, client) = name == nil ? try await target.daemons.withMember(spawn) : try await spawn(client)
         let function = self.function
         return Run(key: key, client: client) { try function.decodeResult($0) }
     }
@@ -88,6 +103,8 @@ extension RemoteFunction {
         }
         let body = try function.encodeArguments(repeat each args)
         let deadline = try callTimeout.map(CallTimeout.validate)
+        // A named run lives on one daemon: get-or-call goes to the primary so that every
+        // caller of one name meets the same run.
         let result = try await client.getOrCall(app: app, function: target.functionName, body: ByteBuffer(bytes: body), name: runName, deadline: deadline)
         return try function.decodeResult(Data(result.readableBytesView))
     }

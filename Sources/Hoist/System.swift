@@ -1,6 +1,6 @@
 import HoistClient
+import HoistCluster
 import HoistCore
-import HoistSSH
 
 /// Where a function runs.
 ///
@@ -34,13 +34,14 @@ public struct System: Sendable, CustomStringConvertible {
         }
     }
 
-    /// A client for the system's daemon, started if need be.
-    func connect() async throws -> DaemonClient {
+    /// The system's daemons (one for the local system, one per host for a cluster), started
+    /// if need be.
+    func connect() async throws -> DaemonGroup {
         switch kind {
         case let .local(port, home):
-            return try await LocalDaemon.ensureRunning(home: home, port: port)
+            return DaemonGroup([.init(label: description, client: try await LocalDaemon.ensureRunning(home: home, port: port))])
         case let .cluster(cluster):
-            return try await ClusterConnections.shared.client(for: cluster)
+            return try await ClusterSessions.shared.session(for: cluster).group
         }
     }
 }

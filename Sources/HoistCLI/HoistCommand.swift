@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HoistClient
 import HoistCore
+import HoistSSH
 
 /// `hoist`: run the daemon, and deploy, call and inspect apps from the shell.
 public struct HoistCommand: AsyncParsableCommand {
@@ -10,11 +11,11 @@ public struct HoistCommand: AsyncParsableCommand {
         abstract: "Send Swift functions to other hardware and run them there.",
         discussion: """
             Exit codes: 0 success; 1 the function threw or another error; 2 bad input (unknown app \
-            or function, bad arguments, body too large); 3 the daemon is not running or not reachable; \
+            or function, bad arguments, body too large); 3 the daemon or an SSH host is not running or not reachable; \
             4 the app could not serve (worker crashed, no workers, deploy failed); 64 bad command line.
             """,
         version: HoistVersion.current,
-        subcommands: [DaemonCommand.self, AppsCommand.self, CallCommand.self, MapCommand.self, CancelCommand.self, RunsCommand.self, RunCommand.self, LogsCommand.self, DeployCommand.self, RemoveCommand.self]
+        subcommands: [DaemonCommand.self, AppsCommand.self, CallCommand.self, MapCommand.self, CancelCommand.self, RunsCommand.self, RunCommand.self, LogsCommand.self, DeployCommand.self, RemoveCommand.self, ClusterCommand.self]
     )
 
     public init() {}
@@ -39,6 +40,9 @@ func withExitCodes(_ body: () async throws -> Void) async throws {
     } catch let error as RemoteError {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
+    } catch let error as SSHError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(3)
     }
 }
 

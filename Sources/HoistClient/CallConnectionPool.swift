@@ -46,13 +46,14 @@ final class CallConnectionPool: Sendable {
         let head = try await withCheckedThrowingContinuation { (headContinuation: CheckedContinuation<HTTPResponseHead, any Error>) in
             let exchange = Exchange(head: headContinuation, body: continuation)
             channel.eventLoop.execute {
-                do {
-                    let handler = try channel.pipeline.syncOperations.handler(type: ExchangeHandler.self)
-                    handler.begin(exchange)
-                } catch {
-                    exchange.fail(error)
+                // A pooled connection can close (a daemon restart, a dropped tunnel) between
+                // being taken and being used: then nothing was sent, and the caller must hear so.
+                let closed = HoistError(.daemonUnavailable, "the connection to the daemon closed before the request was sent")
+                guard channel.isActive, let handler = try? channel.pipeline.syncOperations.handler(type: ExchangeHandler.self) else {
+                    exchange.fail(closed)
                     return
                 }
+                handler.begin(exchange)
                 var requestHead = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
                 requestHead.headers.add(name: "Host", value: "\(self.host):\(self.port)")
                 requestHead.headers.add(name: "Content-Length", value: String(body.readableBytes))
@@ -61,7 +62,11 @@ final class CallConnectionPool: Sendable {
                 if body.readableBytes > 0 {
                     channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
                 }
-                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+                let written = channel.eventLoop.makePromise(of: Void.self)
+                written.futureResult.whenFailure { error in
+                    handler.abandon(exchange, because: HoistError(.daemonUnavailable, "the request could not be sent to the daemon (\(error))"))
+                }
+                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: written)
             }
         }
         let keepAlive = head.isKeepAlive
@@ -174,6 +179,13 @@ private final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHand
         self.exchange = exchange
     }
 
+    /// Fails `exchange` if it is still the current one (a write that did not go out).
+    func abandon(_ exchange: Exchange, because error: HoistError) {
+        guard self.exchange === exchange else { return }
+        self.exchange = nil
+        exchange.fail(error)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
@@ -195,7 +207,8 @@ private final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        exchange?.fail(error)
+        // A response cut off (a daemon that died mid-answer) is a daemon that went away.
+        exchange?.fail(error as? HoistError ?? HoistError(.daemonUnavailable, "the connection to the daemon broke before the answer was complete (\(error))"))
         exchange = nil
         context.close(promise: nil)
     }

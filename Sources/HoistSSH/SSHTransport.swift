@@ -1,4 +1,6 @@
 import Foundation
+import Subprocess
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -47,6 +49,16 @@ public struct SSHTransport: Sendable {
             options += ["-i", NSString(string: key).expandingTildeInPath, "-o", "IdentitiesOnly=yes"]
         }
         return options
+    }
+
+    /// The `ssh` command line that reaches the host with this transport's options, for handing
+    /// the terminal to the user (`hoist cluster ssh`); append `--` and a command to run one.
+    public func commandLine(interactive: Bool) -> [String] {
+        try? FileManager.default.createDirectory(atPath: controlDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var options = self.options
+        // A terminal session must not answer "BatchMode" prompts with a failure it cannot see.
+        if interactive { options += ["-t"] }
+        return ["/usr/bin/ssh"] + options + [host.host]
     }
 
     /// Runs a shell command on the host. Throws ``SSHError`` when ssh itself fails (status 255);
@@ -115,55 +127,17 @@ public struct SSHTransport: Sendable {
     }
 
     /// Runs a program with an argument array (no local shell) and collects its output.
-    static func execute(_ path: String, _ arguments: [String], stdin: Data?) async throws -> Output {
-        try await withCheckedThrowingContinuation { continuation in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-            let out = Pipe()
-            let err = Pipe()
-            let input = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-            let collected = Collected()
-            // Read both pipes while the process runs so that neither can fill up and block it.
-            let group = DispatchGroup()
-            for (pipe, isError) in [(out, false), (err, true)] {
-                group.enter()
-                DispatchQueue.global().async {
-                    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                    collected.set(data, isError: isError)
-                    group.leave()
-                }
-            }
-            process.terminationHandler = { process in
-                group.notify(queue: .global()) {
-                    continuation.resume(returning: Output(status: process.terminationStatus, stdout: collected.out, stderr: collected.err))
-                }
-            }
-            do {
-                try process.run()
-                if let stdin {
-                    input.fileHandleForWriting.write(stdin)
-                    try? input.fileHandleForWriting.close()
-                }
-            } catch {
-                continuation.resume(throwing: error)
-            }
+    public static func execute(_ path: String, _ arguments: [String], stdin: Data? = nil) async throws -> Output {
+        let limit = 64 << 20
+        let result = if let stdin {
+            try await Subprocess.run(.path(FilePath(path)), arguments: Arguments(arguments), input: .data(stdin), output: .string(limit: limit), error: .string(limit: limit))
+        } else {
+            try await Subprocess.run(.path(FilePath(path)), arguments: Arguments(arguments), input: .none, output: .string(limit: limit), error: .string(limit: limit))
         }
+        let status: Int32 = switch result.terminationStatus {
+        case let .exited(code): code
+        case let .signaled(signal): 128 + signal
+        }
+        return Output(status: status, stdout: result.standardOutput ?? "", stderr: result.standardError ?? "")
     }
-}
-
-private final class Collected: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stdout = Data()
-    private var stderr = Data()
-
-    func set(_ data: Data, isError: Bool) {
-        lock.withLock { if isError { stderr = data } else { stdout = data } }
-    }
-
-    var out: String { lock.withLock { String(decoding: stdout, as: UTF8.self) } }
-    var err: String { lock.withLock { String(decoding: stderr, as: UTF8.self) } }
 }

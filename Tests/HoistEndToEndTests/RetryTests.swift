@@ -15,14 +15,21 @@ struct RetryTests {
         try await withDaemon { daemon in
             try await daemon.deploy()
             let victim = try await daemon.whoami().pid
+            // The call waits in the victim until the file exists; it is killed before that, so
+            // only the retry on the replacement can finish it.
+            let path = daemon.home.root + "/retry-handshake"
             let call = Task {
-                try await daemon.client.call(app: "testapp", function: "sleepy", body: ByteBuffer(string: "1000"), retry: RetryPolicy(attempts: 3, backoff: .milliseconds(50)))
+                try await daemon.client.call(app: "testapp", function: "handshakePid", body: ByteBuffer(string: "\"\(path)\""), retry: RetryPolicy(attempts: 3, backoff: .milliseconds(50)))
             }
-            try await Task.sleep(for: .milliseconds(300))
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !daemon.appLog.contains("waiting for \(path)"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             kill(victim, SIGKILL)
+            FileManager.default.createFile(atPath: path, contents: nil)
             let pid = try #require(Int32(String(buffer: try await call.value)))
             #expect(pid != victim)
-            #expect(daemon.appLog.contains("attempt 1 of 'sleepy' failed"))
+            #expect(daemon.appLog.contains("attempt 1 of 'handshakePid' failed"))
         }
     }
 

@@ -1,4 +1,6 @@
 import Foundation
+import HoistCluster
+import HoistCore
 import HoistSSH
 import Testing
 
@@ -40,12 +42,13 @@ struct ClusterTests {
         let daemon = try TestDaemon()
         defer { daemon.shutdown() }
         let run = try Command.run(Binaries.testApp, ["cluster"], environment: daemon.environment.merging([
-            "HOIST_TEST_SSH_CONFIG": config, "HOIST_TEST_SSH_HOST": "hoist-a", "HOIST_TEST_CLUSTER_PORT": "32501",
+            "HOIST_TEST_SSH_CONFIG": config, "HOIST_TEST_SSH_HOST": "hoist-a",
             "HOIST_TEST_SECRET": "cluster-secret-value",
         ]) { _, new in new })
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in ["clusterAdd=42", "clusterUser=hoist-a", "[shout] shouting far", "clusterShout=FAR", "clusterMap=true", "clusterEnv=remote,20,true", "clusterDown=ok"] {
+        for line in ["clusterAdd=42", "clusterUser=hoist-a", "[shout] shouting far", "clusterShout=FAR", "clusterMap=true", "clusterEnv=remote,20,true",
+                     "clusterPackages=hoist-a", "missingPackage=deployFailed,true", "stillServing=4", "afterTunnelDrop=3", "resent=false,started=false", "saved=true", "clusterDown=ok"] {
             #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
         }
         // The secret reached the host only in its 0600 file, not its logs.
@@ -53,6 +56,63 @@ struct ClusterTests {
         #expect(!log.contains("cluster-secret-value"))
         let attributes = try FileManager.default.attributesOfItem(atPath: "/home/hoist-a/.hoist/apps/testapp/secrets.json")
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
+
+    @Test("a map spreads over two hosts, and survives one host's daemon being killed mid-map")
+    func twoHosts() async throws {
+        let config = TestHosts.directory + "/ssh_config"
+        _ = try TestHosts.host("hoist-a")
+        let daemon = try TestDaemon()
+        defer { daemon.shutdown() }
+        let run = try Command.run(Binaries.testApp, ["cluster-pair"], environment: daemon.environment.merging([
+            "HOIST_TEST_SSH_CONFIG": config,
+        ]) { _, new in new })
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = Set(run.stdout.split(separator: "\n").map(String.init))
+        for line in ["pairReplicas=4", "pairOrdered=true", "pairUsers=hoist-a,hoist-b", "killOrdered=true", "killUsers=hoist-a,hoist-b", "pairDown=ok"] {
+            #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
+        }
+        #expect(run.stderr.contains("hoist-b stopped answering"), "no warning about the dropped host in: \(run.stderr)")
+        // down(deleteApps:) stopped both daemons and removed what was installed.
+        for user in ["hoist-a", "hoist-b"] {
+            #expect(!FileManager.default.fileExists(atPath: "/home/\(user)/.hoist/daemon.pid"))
+            #expect(!FileManager.default.fileExists(atPath: "/home/\(user)/.hoist/apps/testapp"))
+        }
+    }
+
+    @Test("hoist cluster up, list, status, ssh, down and remove manage a saved cluster")
+    func commandLine() async throws {
+        let config = TestHosts.directory + "/ssh_config"
+        _ = try TestHosts.host("hoist-b")
+        let daemon = try TestDaemon()  // only for its home, where the cluster config is saved
+        defer { daemon.shutdown() }
+
+        let up = try daemon.hoist(["cluster", "up", "cli", "--host", "hoist-b", "--ssh-config", config])
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(up.stdout.contains("hoist-b") && up.stdout.contains("daemon pid"), "\(up.stdout)")
+        #expect(FileManager.default.fileExists(atPath: daemon.home.root + "/clusters/cli.json"))
+
+        let list = try daemon.hoist(["cluster", "list"])
+        #expect(list.stdout.contains("cli  tunnel  hoist-b"), "\(list.stdout)")
+
+        let status = try daemon.hoist(["cluster", "status", "cli", "--json"])
+        #expect(status.status == 0, "\(status.stderr)")
+        let hosts = try JSONDecoder().decode([ClusterControl.HostStatus].self, from: Data(status.stdout.utf8))
+        #expect(hosts.count == 1 && hosts[0].reachable && hosts[0].daemonPid != nil && hosts[0].hoistVersion != nil)
+
+        let ssh = try daemon.hoist(["cluster", "ssh", "cli", "--", "whoami"])
+        #expect(ssh.status == 0 && ssh.stdout == "hoist-b\n", "\(ssh.stdout) \(ssh.stderr)")
+
+        let down = try daemon.hoist(["cluster", "down", "cli"])
+        #expect(down.status == 0, "\(down.stderr)")
+        let after = try JSONDecoder().decode([ClusterControl.HostStatus].self, from: Data(try daemon.hoist(["cluster", "status", "cli", "--json"]).stdout.utf8))
+        #expect(after.first?.daemonPid == nil)
+
+        let missing = try daemon.hoist(["cluster", "status", "nope"])
+        #expect(missing.status == 2 && missing.stderr.contains("no saved cluster named 'nope'"), "\(missing.stderr)")
+
+        #expect(try daemon.hoist(["cluster", "remove", "cli"]).status == 0)
+        #expect(try daemon.hoist(["cluster", "list"]).stdout.contains("no saved clusters"))
     }
 }
 

@@ -57,9 +57,17 @@ public struct Env: Codable, Sendable, Hashable {
         for key in secrets where !Self.isVariableName(key) {
             throw HoistError(.invalidConfiguration, "Env '\(name)': secret '\(key)' is not a valid environment variable name")
         }
+        for package in systemPackages where !Self.isDebianPackageName(package) {
+            throw HoistError(.invalidConfiguration, "Env '\(name)': '\(package)' is not a Debian package name (lower-case letters, digits, '+', '-', '.')")
+        }
         if let dir = workingDirectory, !dir.hasPrefix("/") && !dir.hasPrefix("~") {
             throw HoistError(.invalidConfiguration, "Env '\(name)': workingDirectory must be an absolute path, got '\(dir)'")
         }
+    }
+
+    static func isDebianPackageName(_ name: String) -> Bool {
+        guard name.count >= 2, let first = name.unicodeScalars.first, ("a"..."z").contains(first) || ("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || "+-.".unicodeScalars.contains($0) }
     }
 
     static func isVariableName(_ name: String) -> Bool {

@@ -80,17 +80,7 @@ public enum ProcessSupport {
     /// Whether something accepts TCP connections on `host:port` (IPv4). On loopback a refused
     /// connection answers at once, unlike an HTTP client that retries until its deadline.
     public static func isListening(host: String = "127.0.0.1", port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr(host)
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        return rc == 0
+        LocalPorts.isListening(port, host: host)
     }
 
     /// Whether a process with this PID exists (and may be signalled by us).

@@ -53,6 +53,11 @@ let sleepy = Function("sleepy", parameters: "milliseconds") { (ms: Int) async th
     try await Task.sleep(for: .milliseconds(ms))
     return getpid()
 }
+/// Which login user (so which test host) served the call, after `ms` milliseconds.
+let placed = Function("placed", parameters: "input", "milliseconds") { (input: Int, ms: Int) async throws -> String in
+    try await Task.sleep(for: .milliseconds(ms))
+    return "\(input):" + (getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "?")
+}
 let whoami = Function("whoami") { () in
     let environment = ProcessInfo.processInfo.environment
     return WorkerInfo(
@@ -110,6 +115,15 @@ let handshake = Function("handshake", parameters: "path") { (path: String) async
     }
     return false
 }
+/// Like `handshake`, but returns the worker's pid: which worker finished the call.
+let handshakePid = Function("handshakePid", parameters: "path") { (path: String) async throws -> Int32 in
+    print("waiting for \(path)")
+    for _ in 0..<1000 {
+        if FileManager.default.fileExists(atPath: path) { return getpid() }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return -1
+}
 /// Yields 0, then waits (up to 10 s) for the caller to create `path`, then yields 1 if it
 /// appeared: the caller saw the first element before the function finished.
 let handshakeStream = StreamingFunction("handshakeStream", parameters: "path") { (path: String) in
@@ -160,7 +174,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
@@ -176,6 +190,9 @@ struct TestApp: HoistApp {
         }
         if CommandLine.arguments.dropFirst().first == "cluster" {
             return try await runCluster()
+        }
+        if CommandLine.arguments.dropFirst().first == "cluster-pair" {
+            return try await runClusterPair()
         }
         let remoteAdd = try await add.to(.local)
         print("add=\(try await remoteAdd(2, 3))")
@@ -344,7 +361,7 @@ struct TestApp: HoistApp {
     static func runCluster() async throws {
         let environment = ProcessInfo.processInfo.environment
         let host = SSHHost(environment["HOIST_TEST_SSH_HOST"] ?? "hoist-a", configFile: environment["HOIST_TEST_SSH_CONFIG"])
-        let cluster = Cluster("test", hosts: [host], daemonPort: Int(environment["HOIST_TEST_CLUSTER_PORT"] ?? "") ?? 32501)
+        let cluster = Cluster("test", hosts: [host])
         do {
             let remoteAdd = try await add.to(.cluster(cluster))
             print("clusterAdd=\(try await remoteAdd(20, 22))")
@@ -353,13 +370,68 @@ struct TestApp: HoistApp {
             print("clusterShout=\(try await shout.to(.cluster(cluster))("far"))")
             let sums = try await remoteAdd.starmap((0..<50).map { ($0, $0) })
             print("clusterMap=\(sums == (0..<50).map { 2 * $0 })")
+            // System packages: present ones pass; a missing one, with no passwordless sudo on the
+            // host, is a clear error naming it, and the previous version keeps serving.
+            let packaged = try await whoami.to(.cluster(cluster), env: Env(name: "packaged", systemPackages: ["rsync"]))()
+            print("clusterPackages=\(packaged.user ?? "?")")
+            do {
+                _ = try await whoami.to(.cluster(cluster), env: Env(name: "absent", systemPackages: ["hoist-absent-package"]))
+                print("missingPackage=deployed")
+            } catch let error as HoistError {
+                print("missingPackage=\(error.code),\(error.message.contains("hoist-absent-package") && error.message.contains("sudo"))")
+            }
+            print("stillServing=\(try await remoteAdd(2, 2))")
             let env = Env(name: "remote", environment: ["MODE": "remote"], secrets: ["HOIST_TEST_SECRET"])
             let withEnv = try await whoami.to(.cluster(cluster), env: env)()
             print("clusterEnv=\(withEnv.mode ?? "-"),\(withEnv.secretLength ?? -1),\(withEnv.directory.hasPrefix("/home/"))")
+
+            // The SSH master (and with it the tunnel) goes away between calls: the next call
+            // opens a new one.
+            await SSHTransport(host: host).disconnect()
+            print("afterTunnelDrop=\(try await remoteAdd(1, 2))")
+
+            // A new session finds the binary and libraries on the host: nothing is sent again.
+            ClusterSessions.shared.forget(cluster)
+            let again = try await HostBootstrap(host: host, cluster: cluster).connect()
+            print("resent=\(again.uploaded),started=\(again.started)")
+            print("saved=\((try? Cluster.named("test"))?.hosts == [host])")
+
             try await cluster.down()
             print("clusterDown=ok")
         } catch {
             try? await cluster.down()
+            throw error
+        }
+    }
+
+    /// Two hosts: a map spread over both, and one host's daemon killed during a map.
+    static func runClusterPair() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let config = environment["HOIST_TEST_SSH_CONFIG"]
+        let pair = Cluster("pair", hosts: [SSHHost("hoist-a", configFile: config), SSHHost("hoist-b", configFile: config)])
+        do {
+            let remote = try await placed.to(.cluster(pair), env: Env(replicas: 2))
+            print("pairReplicas=\(remote.replicas)")
+            let inputs = (0..<200).map { ($0, 5) }
+            let served = try await remote.starmap(inputs)
+            print("pairOrdered=\(served.map { Int($0.split(separator: ":")[0])! } == Array(0..<200))")
+            print("pairUsers=\(Set(served.map { $0.split(separator: ":")[1] }).sorted().joined(separator: ","))")
+
+            // hoist-b's daemon is killed while a map runs: its calls go to hoist-a.
+            let victim = SSHTransport(host: pair.hosts[1])
+            let killer = Task {
+                try await Task.sleep(for: .milliseconds(400))
+                try await victim.check(#"kill -9 "$(cat "$HOME/.hoist/daemon.pid")""#)
+            }
+            let survived = try await remote.starmap((0..<300).map { ($0, 20) })
+            try await killer.value
+            print("killOrdered=\(survived.map { Int($0.split(separator: ":")[0])! } == Array(0..<300))")
+            let users = Dictionary(grouping: survived, by: { String($0.split(separator: ":")[1]) }).mapValues(\.count)
+            print("killUsers=\(users.keys.sorted().joined(separator: ","))")
+            try await pair.down(deleteApps: true)
+            print("pairDown=ok")
+        } catch {
+            try? await pair.down()
             throw error
         }
     }

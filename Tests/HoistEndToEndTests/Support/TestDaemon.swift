@@ -125,16 +125,7 @@ final class TestDaemon: @unchecked Sendable {
     private static func freePort() throws -> Int {
         for _ in 0..<200 {
             let port = Int.random(in: 20_000..<30_000)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            close(fd)
-            if bound == 0 { return port }
+            if LocalPorts.canBind(port) { return port }
         }
         throw HoistError(.internalError, "no free port between 20000 and 30000")
     }

@@ -1,0 +1,111 @@
+import Foundation
+import HoistCore
+import HoistSSH
+
+/// Hosts you own, reached over SSH, where Hoist runs a daemon of its own under the login user.
+///
+/// ```swift
+/// let cluster = Cluster("gpu-box", hosts: ["10.1.2.3", "10.1.2.4"], ssh: .init(user: "ubuntu", key: "~/.ssh/id_ed25519"))
+/// let remote = try await summer.to(.cluster(cluster))
+/// try await remote(1, 2)
+/// try await remote.map(Array(0..<10_000))      // spread over both hosts
+/// ```
+///
+/// The app's own executable is sent (with the Swift runtime libraries it loads) when the host
+/// is compatible — same architecture, glibc not older — so nothing is rebuilt. Each host's
+/// daemon listens on the host's loopback, on a port the kernel picks, and is reached through a
+/// port forwarded over the SSH master connection (``Connection/tunnel``). A cluster that
+/// connected is saved under `~/.hoist/clusters/<name>.json` and can be loaded with
+/// ``named(_:)`` or managed with `hoist cluster status|ssh|down <name>`.
+public struct Cluster: Codable, Sendable, Hashable {
+    /// How this machine reaches the hosts' daemons.
+    public enum Connection: String, Codable, Sendable, CaseIterable {
+        /// The daemon listens on the host's loopback; calls go through a port forwarded over SSH.
+        case tunnel
+        /// The daemon listens on the host's address with HTTPS, its certificate pinned by
+        /// fingerprint in the saved cluster config, and every request needs a bearer token.
+        case tls
+        /// Plain HTTP on the host's address with a bearer token: for trusted networks only.
+        case none
+    }
+
+    /// SSH settings shared by all hosts given as plain names.
+    public struct SSHOptions: Codable, Sendable, Hashable {
+        public var user: String?
+        public var key: String?
+        public var port: Int?
+        /// An ssh configuration file to use instead of `~/.ssh/config`.
+        public var configFile: String?
+
+        public init(user: String? = nil, key: String? = nil, port: Int? = nil, configFile: String? = nil) {
+            self.user = user
+            self.key = key
+            self.port = port
+            self.configFile = configFile
+        }
+    }
+
+    public var name: String
+    public var hosts: [SSHHost]
+    public var connection: Connection
+    /// The daemons' port. `nil`: the kernel picks one on each host for ``Connection/tunnel``
+    /// (so that several users of one host never collide); 32300 for the other connections.
+    public var daemonPort: Int?
+    /// SHA-256 fingerprints of each host's daemon certificate (``Connection/tls``), keyed by
+    /// ``SSHHost/description``: recorded on first connect, checked after.
+    public var pinnedCertificates: [String: String]
+
+    public init(_ name: String, hosts: [SSHHost], connection: Connection = .tunnel, daemonPort: Int? = nil) {
+        self.name = name
+        self.hosts = hosts
+        self.connection = connection
+        self.daemonPort = daemonPort
+        self.pinnedCertificates = [:]
+    }
+
+    /// Hosts given by name or address (or `Host` aliases of the ssh configuration), sharing `ssh`.
+    public init(_ name: String, hosts: [String], ssh: SSHOptions = .init(), connection: Connection = .tunnel, daemonPort: Int? = nil) {
+        self.init(
+            name,
+            hosts: hosts.map { SSHHost($0, user: ssh.user, port: ssh.port, identityFile: ssh.key, configFile: ssh.configFile) },
+            connection: connection,
+            daemonPort: daemonPort
+        )
+    }
+
+    /// The problems with this cluster, for a clear error before anything is contacted.
+    public func validate() throws {
+        guard ClusterStore.isValidName(name) else {
+            throw HoistError(.invalidConfiguration, "cluster name '\(name)' is not valid: use letters, digits, '-', '_' and '.', up to 64 characters")
+        }
+        guard !hosts.isEmpty else {
+            throw HoistError(.invalidConfiguration, "cluster '\(name)' has no hosts; give at least one")
+        }
+        if let daemonPort, !(1...65535).contains(daemonPort) {
+            throw HoistError(.invalidConfiguration, "cluster '\(name)': daemonPort must be 1…65535, got \(daemonPort)")
+        }
+        if Set(hosts).count != hosts.count {
+            throw HoistError(.invalidConfiguration, "cluster '\(name)' names a host twice")
+        }
+    }
+
+    /// The saved cluster called `name` (see ``save()``).
+    ///
+    /// ```swift
+    /// let remote = try await summer.to(.cluster(try Cluster.named("gpu-box")))
+    /// ```
+    public static func named(_ name: String, home: HoistHome = .current) throws -> Cluster {
+        try ClusterStore(home: home).load(name)
+    }
+
+    /// Saves the cluster under `~/.hoist/clusters/<name>.json` (mode 0600).
+    public func save(home: HoistHome = .current) throws {
+        try validate()
+        try ClusterStore(home: home).save(self)
+    }
+
+    /// The saved clusters, by name.
+    public static func saved(home: HoistHome = .current) throws -> [Cluster] {
+        try ClusterStore(home: home).all()
+    }
+}

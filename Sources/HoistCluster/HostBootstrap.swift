@@ -1,0 +1,231 @@
+import Foundation
+import HoistClient
+import HoistCore
+import HoistSSH
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Brings one host to the point where it serves: checks it can run this binary, sends the
+/// binary and the Swift runtime libraries it loads, starts the daemon if none runs, opens the
+/// way to it (a forwarded port), and checks the daemon speaks this program's protocol.
+public struct HostBootstrap: Sendable {
+    public let host: SSHHost
+    public let cluster: Cluster
+    /// The Hoist-linked executable sent to the host: the app's own binary, or the `hoist` CLI
+    /// for `hoist cluster up`. Any Hoist binary can be the daemon (`HOIST_ROLE=daemon`).
+    public let executable: String
+
+    public init(host: SSHHost, cluster: Cluster, executable: String = ProcessSupport.executablePath) {
+        self.host = host
+        self.cluster = cluster
+        self.executable = executable
+    }
+
+    var ssh: SSHTransport { SSHTransport(host: host) }
+
+    /// What the far side says about itself and its daemon.
+    public struct Facts: Sendable {
+        public var home: String
+        public var architecture: String
+        public var glibc: String
+        /// The daemon's pid when one runs (a live process, not a zombie).
+        public var daemonPid: Int32?
+        public var daemonPort: Int?
+        public var hoistHome: String { home + "/.hoist" }
+    }
+
+    /// A host ready to serve.
+    public struct Connected: Sendable {
+        public var client: DaemonClient
+        public var facts: Facts
+        public var health: DaemonAPI.Health
+        /// Whether this connect started the daemon.
+        public var started: Bool
+        /// The blob the executable was stored as on the host.
+        public var sha256: String
+        /// Whether anything (the binary, libraries) had to be sent: false when the host had it all.
+        public var uploaded: Bool
+    }
+
+    public func connect() async throws -> Connected {
+        var facts = try await probe()
+        try checkCompatible(facts)
+        let sha = try ExecutableHash.sha256(of: executable)
+        let (libraries, uploaded) = try await install(sha: sha, home: facts.hoistHome)
+
+        var started = false
+        if facts.daemonPid == nil || facts.daemonPort == nil {
+            facts.daemonPort = try await startDaemon(blob: facts.hoistHome + "/blobs/" + sha, home: facts.hoistHome, libraries: libraries)
+            started = true
+        }
+        var (client, health) = try await open(port: facts.daemonPort!, home: facts.hoistHome, started: started)
+        if health.protocolVersion != DaemonAPI.protocolVersion {
+            try await restartForProtocol(client: client, health: health, facts: facts)
+            facts.daemonPort = try await startDaemon(blob: facts.hoistHome + "/blobs/" + sha, home: facts.hoistHome, libraries: libraries)
+            started = true
+            (client, health) = try await open(port: facts.daemonPort!, home: facts.hoistHome, started: true)
+        }
+        facts.daemonPid = health.pid
+        return Connected(client: client, facts: facts, health: health, started: started, sha256: sha, uploaded: uploaded)
+    }
+
+    /// One round trip: home, architecture, glibc, and whether a daemon runs (pid file naming a
+    /// live process) on which port.
+    public func probe() async throws -> Facts {
+        let script = #"""
+            echo "$HOME"; uname -m; ldd --version 2>&1 | head -1
+            pid=$(cat "$HOME/.hoist/daemon.pid" 2>/dev/null)
+            if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ! grep -qs '^State:.*Z' "/proc/$pid/status"; then
+              echo "$pid"; cat "$HOME/.hoist/daemon.port" 2>/dev/null || echo
+            else
+              echo; echo
+            fi
+            """#
+        let text = try await ssh.check(script)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count >= 5 else {
+            throw SSHError(.commandFailed, host: host.description, "could not read the host's home, architecture and glibc (got: \(text))")
+        }
+        return Facts(
+            home: lines[0],
+            architecture: lines[1],
+            glibc: lines[2].split(separator: " ").last.map(String.init) ?? "",
+            daemonPid: Int32(lines[3]),
+            daemonPort: Int(lines[4])
+        )
+    }
+
+    private func checkCompatible(_ facts: Facts) throws {
+        var local = utsname()
+        uname(&local)
+        let architecture = withUnsafeBytes(of: &local.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let localGlibc = Self.localGlibcVersion
+        guard facts.architecture == architecture else {
+            throw HoistError(.deployFailed, "\(host) is \(facts.architecture), this machine \(architecture): this binary cannot run there")
+        }
+        guard Self.version(facts.glibc, atLeast: localGlibc) else {
+            throw HoistError(.deployFailed, "\(host) has glibc \(facts.glibc), older than this machine's \(localGlibc): this binary cannot run there")
+        }
+    }
+
+    /// Sends the executable and its Swift libraries unless the host has them (content-addressed:
+    /// an unchanged redeploy sends nothing). Returns the library directory and whether
+    /// anything was sent.
+    private func install(sha: String, home: String) async throws -> (String, Bool) {
+        let blob = "\(home)/blobs/\(sha)"
+        let libraries = try await Self.swiftLibraries(of: executable)
+        let libraryDirectory = "\(home)/lib/\(sha.prefix(16))"
+        let present = try await ssh.check("mkdir -p \(home)/blobs \(home)/logs \(libraryDirectory) && chmod 700 \(home); test -x \(blob) && echo blob; test -f \(libraryDirectory)/.complete && echo lib; true")
+        var uploaded = false
+        if !present.contains("blob") {
+            uploaded = true
+            try await ssh.upload(executable, to: blob + ".partial")
+            try await ssh.check("chmod 755 \(blob).partial && mv \(blob).partial \(blob)")
+        }
+        if !libraries.isEmpty, !present.contains("lib") {
+            uploaded = true
+            for library in libraries {
+                try await ssh.upload(library, to: libraryDirectory + "/")
+            }
+            try await ssh.check("touch \(libraryDirectory)/.complete")
+        }
+        return (libraryDirectory, uploaded)
+    }
+
+    /// Starts the daemon detached under the login user and returns the port it listens on.
+    private func startDaemon(blob: String, home: String, libraries: String) async throws -> Int {
+        let port = cluster.daemonPort ?? 0
+        // setsid and all three redirects, or the ssh session would wait for the daemon.
+        let command = """
+            cd \(home) || exit 1
+            rm -f \(home)/daemon.port
+            HOIST_ROLE=daemon HOIST_HOME=\(home) HOIST_PORT=\(port) LD_LIBRARY_PATH=\(libraries) setsid nohup \(blob) >> \(home)/logs/daemon.log 2>&1 < /dev/null &
+            pid=$!
+            i=0
+            while [ $i -lt 200 ]; do
+              if [ -s \(home)/daemon.port ] && [ -s \(home)/daemon.token ]; then cat \(home)/daemon.port; exit 0; fi
+              kill -0 $pid 2>/dev/null || break
+              sleep 0.05; i=$((i+1))
+            done
+            echo "the daemon did not start; its log ends:" >&2; tail -5 \(home)/logs/daemon.log >&2; exit 1
+            """
+        let output = try await ssh.run(command)
+        guard output.status == 0, let port = Int(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw HoistError(.daemonUnavailable, "could not start the daemon on \(host): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return port
+    }
+
+    /// Opens the way to the daemon on `port` and returns a client with its health.
+    private func open(port: Int, home: String, started: Bool) async throws -> (DaemonClient, DaemonAPI.Health) {
+        let client = try await tunnel(to: port, home: home)
+        let deadline = ContinuousClock.now + .seconds(20)
+        var lastError: (any Error)?
+        while ContinuousClock.now < deadline {
+            do {
+                return (client, try await client.health(timeout: .seconds(2)))
+            } catch {
+                lastError = error
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let log = (try? await ssh.check("tail -5 \(home)/logs/daemon.log")) ?? ""
+        throw HoistError(.daemonUnavailable, "the daemon on \(host)\(started ? " (just started)" : "") did not answer through the tunnel (\(lastError.map { "\($0)" } ?? "no answer")); its log ends:\n\(log)")
+    }
+
+    /// A client for the daemon on `port` of the host's loopback, through a newly forwarded
+    /// local port, with the daemon's token.
+    func tunnel(to port: Int, home: String) async throws -> DaemonClient {
+        let token = try await ssh.check("cat \(home)/daemon.token").trimmingCharacters(in: .whitespacesAndNewlines)
+        let localPort = try LocalPorts.free()
+        try await ssh.forward(localPort: localPort, remotePort: port)
+        return DaemonClient(baseURL: "http://127.0.0.1:\(localPort)", token: token)
+    }
+
+    /// A daemon of another protocol is replaced by this binary's when it runs nothing;
+    /// otherwise the caller learns why not and what to do.
+    private func restartForProtocol(client: DaemonClient, health: DaemonAPI.Health, facts: Facts) async throws {
+        let busy = ((try? await client.runs(limit: 1000)) ?? []).filter { !$0.status.isFinished }
+        guard busy.isEmpty else {
+            throw HoistError(.protocolMismatch, "the daemon on \(host) (pid \(health.pid), Hoist \(health.version)) speaks protocol \(health.protocolVersion), this program \(DaemonAPI.protocolVersion), and has \(busy.count) run(s) in flight; wait for them or stop it with `hoist cluster down \(cluster.name)`, then run again")
+        }
+        try await stopDaemon(pid: health.pid, home: facts.hoistHome)
+    }
+
+    /// Stops the host's daemon by its pid (TERM, then KILL after 10 s).
+    func stopDaemon(pid: Int32, home: String) async throws {
+        try await ssh.check("""
+            kill \(pid) 2>/dev/null || exit 0
+            i=0
+            while kill -0 \(pid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(pid)/status && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+            if kill -0 \(pid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(pid)/status; then kill -9 \(pid); fi
+            rm -f \(home)/daemon.port
+            """)
+    }
+
+    /// glibc's `gnu_get_libc_version()`, looked up because its header is not in Swift's Glibc module.
+    static var localGlibcVersion: String {
+        typealias Version = @convention(c) () -> UnsafePointer<CChar>
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gnu_get_libc_version") else { return "0" }
+        return String(cString: unsafeBitCast(symbol, to: Version.self)())
+    }
+
+    static func version(_ remote: String, atLeast local: String) -> Bool {
+        let r = remote.split(separator: ".").compactMap { Int($0) }
+        let l = local.split(separator: ".").compactMap { Int($0) }
+        return r.lexicographicallyPrecedes(l) == false
+    }
+
+    /// The Swift runtime libraries the executable loads (those under a Swift toolchain).
+    static func swiftLibraries(of executable: String) async throws -> [String] {
+        let text = try await SSHTransport.execute("/usr/bin/ldd", [executable]).stdout
+        return text.split(separator: "\n").compactMap { line -> String? in
+            guard let arrow = line.range(of: "=> ") else { return nil }
+            let path = line[arrow.upperBound...].split(separator: " ").first.map(String.init) ?? ""
+            return path.contains("/swift/") ? path : nil
+        }
+    }
+}
