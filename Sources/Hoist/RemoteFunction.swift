@@ -163,15 +163,20 @@ extension RemoteTarget {
             secretValues[secret] = value
         }
         let daemons = try await system.connect()
-        if case let .cluster(cluster) = system.kind, !env.systemPackages.isEmpty {
-            try await ClusterSessions.shared.session(for: cluster).ensureSystemPackages(env.systemPackages)
-        }
         let executable = ProcessSupport.executablePath
-        let sha = try ExecutableHash.sha256(of: executable)
-        // A cluster's daemons read the binary the bootstrap sent into their own blob stores.
         var path: String? = executable
-        if case .cluster = system.kind { path = nil }
-        let request = DaemonAPI.DeployRequest(sha256: sha, executablePath: path, env: env, secretValues: secretValues)
+        var binaries: [String: String] = [:]
+        if case let .cluster(cluster) = system.kind {
+            let session = try await ClusterSessions.shared.session(for: cluster)
+            try await session.ensureSystemPackages(env.systemPackages)
+            // A cluster's daemons read the binary the bootstrap sent (or the host built) from
+            // their own blob stores.
+            path = nil
+            binaries = session.binaries
+        }
+        let sha = try ExecutableHash.sha256(of: executable)
+        let base = DaemonAPI.DeployRequest(sha256: sha, executablePath: path, env: env, secretValues: secretValues)
+        let hostBinaries = binaries
         let members = daemons.members.filter(\.up)
         // Every daemon of the system gets the app; one that cannot be reached is skipped with
         // a warning (it is set aside for calls too) as long as another one deployed.
@@ -179,6 +184,8 @@ extension RemoteTarget {
             for member in members {
                 group.addTask {
                     do {
+                        var request = base
+                        request.sha256 = hostBinaries[member.label] ?? sha
                         return .success(try await member.client.deploy(app: app.name, request: request))
                     } catch {
                         return .failure(error)

@@ -45,9 +45,43 @@ public struct Cluster: Codable, Sendable, Hashable {
         }
     }
 
+    /// How the app's code gets to a host.
+    public enum CodeDelivery: String, Codable, Sendable, CaseIterable {
+        /// Send the running binary when the host can run it (same architecture, glibc not
+        /// older); otherwise sync the package and build it there.
+        case automatic
+        /// Always send the running binary; an incompatible host is an error.
+        case upload
+        /// Always sync the package and build it on the host with `swift build`.
+        case build
+    }
+
+    /// How a host builds the package when it builds (``CodeDelivery/build``).
+    public struct BuildOptions: Codable, Sendable, Hashable {
+        /// The package to sync; `nil` finds the nearest `Package.swift` at or above the current
+        /// directory.
+        public var packageDirectory: String?
+        /// The executable product to build; `nil` uses the running executable's name.
+        public var product: String?
+        /// `release` (the default) or `debug`.
+        public var configuration: String
+        /// The most the synced package may weigh, in bytes (default 100 MB): a larger one is an
+        /// error that names its largest files. Raise it, or leave big files out with `.gitignore`.
+        public var syncLimitBytes: Int
+
+        public init(packageDirectory: String? = nil, product: String? = nil, configuration: String = "release", syncLimitBytes: Int = 100_000_000) {
+            self.packageDirectory = packageDirectory
+            self.product = product
+            self.configuration = configuration
+            self.syncLimitBytes = syncLimitBytes
+        }
+    }
+
     public var name: String
     public var hosts: [SSHHost]
     public var connection: Connection
+    public var code: CodeDelivery
+    public var build: BuildOptions
     /// The daemons' port. `nil`: the kernel picks one on each host for ``Connection/tunnel``
     /// (so that several users of one host never collide); 32300 for the other connections.
     public var daemonPort: Int?
@@ -55,22 +89,42 @@ public struct Cluster: Codable, Sendable, Hashable {
     /// ``SSHHost/description``: recorded on first connect, checked after.
     public var pinnedCertificates: [String: String]
 
-    public init(_ name: String, hosts: [SSHHost], connection: Connection = .tunnel, daemonPort: Int? = nil) {
+    public init(_ name: String, hosts: [SSHHost], connection: Connection = .tunnel, daemonPort: Int? = nil, code: CodeDelivery = .automatic, build: BuildOptions = .init()) {
         self.name = name
         self.hosts = hosts
         self.connection = connection
+        self.code = code
+        self.build = build
         self.daemonPort = daemonPort
         self.pinnedCertificates = [:]
     }
 
     /// Hosts given by name or address (or `Host` aliases of the ssh configuration), sharing `ssh`.
-    public init(_ name: String, hosts: [String], ssh: SSHOptions = .init(), connection: Connection = .tunnel, daemonPort: Int? = nil) {
+    public init(_ name: String, hosts: [String], ssh: SSHOptions = .init(), connection: Connection = .tunnel, daemonPort: Int? = nil, code: CodeDelivery = .automatic, build: BuildOptions = .init()) {
         self.init(
             name,
             hosts: hosts.map { SSHHost($0, user: ssh.user, port: ssh.port, identityFile: ssh.key, configFile: ssh.configFile) },
             connection: connection,
-            daemonPort: daemonPort
+            daemonPort: daemonPort,
+            code: code,
+            build: build
         )
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, hosts, connection, code, build, daemonPort, pinnedCertificates
+    }
+
+    /// Reads a saved config; settings it lacks (saved by an older Hoist) take their defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        hosts = try container.decode([SSHHost].self, forKey: .hosts)
+        connection = try container.decodeIfPresent(Connection.self, forKey: .connection) ?? .tunnel
+        code = try container.decodeIfPresent(CodeDelivery.self, forKey: .code) ?? .automatic
+        build = try container.decodeIfPresent(BuildOptions.self, forKey: .build) ?? .init()
+        daemonPort = try container.decodeIfPresent(Int.self, forKey: .daemonPort)
+        pinnedCertificates = try container.decodeIfPresent([String: String].self, forKey: .pinnedCertificates) ?? [:]
     }
 
     /// The problems with this cluster, for a clear error before anything is contacted.
@@ -83,6 +137,9 @@ public struct Cluster: Codable, Sendable, Hashable {
         }
         if let daemonPort, !(1...65535).contains(daemonPort) {
             throw HoistError(.invalidConfiguration, "cluster '\(name)': daemonPort must be 1…65535, got \(daemonPort)")
+        }
+        guard ["release", "debug"].contains(build.configuration) else {
+            throw HoistError(.invalidConfiguration, "cluster '\(name)': build configuration must be release or debug, got '\(build.configuration)'")
         }
         if Set(hosts).count != hosts.count {
             throw HoistError(.invalidConfiguration, "cluster '\(name)' names a host twice")

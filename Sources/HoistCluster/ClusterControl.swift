@@ -31,7 +31,7 @@ public struct ClusterControl: Sendable {
     @discardableResult
     public func up(executable: String = ProcessSupport.executablePath) async throws -> [HostStatus] {
         ClusterSessions.shared.forget(cluster)
-        _ = try await ClusterSessions.shared.session(for: cluster, executable: executable)
+        _ = try await ClusterSessions.shared.session(for: cluster, executable: executable, delivery: .upload)
         return await status()
     }
 

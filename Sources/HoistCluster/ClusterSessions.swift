@@ -11,6 +11,9 @@ public struct ClusterSession: Sendable {
     public let group: DaemonGroup
     /// The hosts that serve, in the cluster's order.
     public let hosts: [SSHHost]
+    /// The SHA-256 of the app binary each host has, by member label: the sent binary's, or the
+    /// one the host built.
+    public let binaries: [String: String]
 
     /// Installs the Debian packages a host lacks with `apt-get`, when its login user can sudo
     /// without a password; otherwise throws an error that lists them and says how to fix it.
@@ -56,11 +59,11 @@ public final class ClusterSessions: Sendable {
     /// Connects to every host of the cluster (in parallel), starting daemons where needed, and
     /// saves the cluster's config. A host that cannot be reached is left out with a warning;
     /// when none can, the first host's error is thrown.
-    public func session(for cluster: Cluster, executable: String = ProcessSupport.executablePath) async throws -> ClusterSession {
+    public func session(for cluster: Cluster, executable: String = ProcessSupport.executablePath, delivery: Cluster.CodeDelivery? = nil) async throws -> ClusterSession {
         try cluster.validate()
         let task = sessions.withLockedValue { sessions in
             if let task = sessions[cluster] { return task }
-            let task = Task { try await Self.connect(cluster, executable: executable) }
+            let task = Task { try await Self.connect(cluster, executable: executable, delivery: delivery) }
             sessions[cluster] = task
             return task
         }
@@ -78,12 +81,12 @@ public final class ClusterSessions: Sendable {
         sessions.withLockedValue { _ = $0.removeValue(forKey: cluster) }
     }
 
-    private static func connect(_ cluster: Cluster, executable: String) async throws -> ClusterSession {
+    private static func connect(_ cluster: Cluster, executable: String, delivery: Cluster.CodeDelivery?) async throws -> ClusterSession {
         let outcomes = await withTaskGroup(of: (Int, Swift.Result<HostBootstrap.Connected, any Error>).self) { group in
             for (index, host) in cluster.hosts.enumerated() {
                 group.addTask {
                     do {
-                        return (index, .success(try await HostBootstrap(host: host, cluster: cluster, executable: executable).connect()))
+                        return (index, .success(try await HostBootstrap(host: host, cluster: cluster, executable: executable, delivery: delivery).connect()))
                     } catch {
                         return (index, .failure(error))
                     }
@@ -95,15 +98,17 @@ public final class ClusterSessions: Sendable {
         }
         var members: [DaemonGroup.Member] = []
         var hosts: [SSHHost] = []
+        var binaries: [String: String] = [:]
         var firstError: (any Error)?
         for (host, outcome) in zip(cluster.hosts, outcomes) {
             switch outcome {
             case let .success(connected):
-                let bootstrap = HostBootstrap(host: host, cluster: cluster, executable: executable)
+                let bootstrap = HostBootstrap(host: host, cluster: cluster, executable: executable, delivery: delivery)
                 members.append(.init(label: host.description, client: connected.client) {
                     try await bootstrap.connect().client
                 })
                 hosts.append(host)
+                binaries[host.description] = connected.sha256
             case let .failure(error):
                 firstError = firstError ?? error
                 if cluster.hosts.count > 1 {
@@ -113,6 +118,6 @@ public final class ClusterSessions: Sendable {
         }
         guard !members.isEmpty else { throw firstError! }
         try? cluster.save()
-        return ClusterSession(cluster: cluster, group: DaemonGroup(members), hosts: hosts)
+        return ClusterSession(cluster: cluster, group: DaemonGroup(members), hosts: hosts, binaries: binaries)
     }
 }

@@ -17,11 +17,15 @@ public struct HostBootstrap: Sendable {
     /// The Hoist-linked executable sent to the host: the app's own binary, or the `hoist` CLI
     /// for `hoist cluster up`. Any Hoist binary can be the daemon (`HOIST_ROLE=daemon`).
     public let executable: String
+    /// How the code gets there: the cluster's setting unless overridden (`hoist cluster up`
+    /// always sends its own binary).
+    public let delivery: Cluster.CodeDelivery
 
-    public init(host: SSHHost, cluster: Cluster, executable: String = ProcessSupport.executablePath) {
+    public init(host: SSHHost, cluster: Cluster, executable: String = ProcessSupport.executablePath, delivery: Cluster.CodeDelivery? = nil) {
         self.host = host
         self.cluster = cluster
         self.executable = executable
+        self.delivery = delivery ?? cluster.code
     }
 
     var ssh: SSHTransport { SSHTransport(host: host) }
@@ -34,6 +38,8 @@ public struct HostBootstrap: Sendable {
         /// The daemon's pid when one runs (a live process, not a zombie).
         public var daemonPid: Int32?
         public var daemonPort: Int?
+        /// Where `swift` is, when the host has a toolchain.
+        public var swift: String?
         public var hoistHome: String { home + "/.hoist" }
     }
 
@@ -52,9 +58,25 @@ public struct HostBootstrap: Sendable {
 
     public func connect() async throws -> Connected {
         var facts = try await probe()
-        try checkCompatible(facts)
-        let sha = try ExecutableHash.sha256(of: executable)
-        let (libraries, uploaded) = try await install(sha: sha, home: facts.hoistHome)
+        let sha: String
+        let libraries: String
+        let uploaded: Bool
+        let problem = compatibilityProblem(facts)
+        switch (delivery, problem) {
+        case let (.upload, problem?):
+            throw HoistError(.deployFailed, "\(problem); build there instead with Cluster(code: .build) or .automatic")
+        case (.build, _), (.automatic, .some):
+            guard let swift = facts.swift else {
+                throw HoistError(.deployFailed, "\(problem ?? "building on the host was asked for"), and \(host) has no Swift toolchain (no `swift` on its PATH, in ~/.local/share/swiftly/bin, /opt/swift/usr/bin or /usr/share/swift/usr/bin); install one there (swiftly), or deploy to a compatible host")
+            }
+            if let problem { FileHandle.standardError.write(Data("hoist: \(problem): building there\n".utf8)) }
+            sha = try await RemoteBuild(host: host, options: cluster.build, swift: swift, home: facts.hoistHome).run()
+            // Built there, the binary finds its Swift runtime in the host's own toolchain.
+            (libraries, uploaded) = ("", true)
+        default:
+            sha = try ExecutableHash.sha256(of: executable)
+            (libraries, uploaded) = try await install(sha: sha, home: facts.hoistHome)
+        }
 
         var started = false
         if facts.daemonPid == nil || facts.daemonPort == nil {
@@ -83,10 +105,17 @@ public struct HostBootstrap: Sendable {
             else
               echo; echo
             fi
+            sw=$(command -v swift 2>/dev/null)
+            if [ -z "$sw" ]; then
+              for p in "$HOME/.local/share/swiftly/bin/swift" /opt/swift/usr/bin/swift /usr/share/swift/usr/bin/swift; do
+                if [ -x "$p" ]; then sw="$p"; break; fi
+              done
+            fi
+            echo "$sw"
             """#
         let text = try await ssh.check(script)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.count >= 5 else {
+        guard lines.count >= 6 else {
             throw SSHError(.commandFailed, host: host.description, "could not read the host's home, architecture and glibc (got: \(text))")
         }
         return Facts(
@@ -94,21 +123,24 @@ public struct HostBootstrap: Sendable {
             architecture: lines[1],
             glibc: lines[2].split(separator: " ").last.map(String.init) ?? "",
             daemonPid: Int32(lines[3]),
-            daemonPort: Int(lines[4])
+            daemonPort: Int(lines[4]),
+            swift: lines[5].isEmpty ? nil : lines[5]
         )
     }
 
-    private func checkCompatible(_ facts: Facts) throws {
+    /// Why this binary cannot run on the host, or `nil` when it can.
+    private func compatibilityProblem(_ facts: Facts) -> String? {
         var local = utsname()
         uname(&local)
         let architecture = withUnsafeBytes(of: &local.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let localGlibc = Self.localGlibcVersion
-        guard facts.architecture == architecture else {
-            throw HoistError(.deployFailed, "\(host) is \(facts.architecture), this machine \(architecture): this binary cannot run there")
+        if facts.architecture != architecture {
+            return "\(host) is \(facts.architecture), this machine \(architecture): this binary cannot run there"
         }
-        guard Self.version(facts.glibc, atLeast: localGlibc) else {
-            throw HoistError(.deployFailed, "\(host) has glibc \(facts.glibc), older than this machine's \(localGlibc): this binary cannot run there")
+        if !Self.version(facts.glibc, atLeast: localGlibc) {
+            return "\(host) has glibc \(facts.glibc), older than this machine's \(localGlibc): this binary cannot run there"
         }
+        return nil
     }
 
     /// Sends the executable and its Swift libraries unless the host has them (content-addressed:

@@ -73,6 +73,29 @@ public struct SSHTransport: Sendable {
         return output
     }
 
+    /// Runs a shell command on the host and hands each line it prints (standard output and
+    /// error together) to `line` as it arrives; returns the command's exit status.
+    public func stream(_ command: String, line: @escaping @Sendable (String) -> Void) async throws -> Int32 {
+        try FileManager.default.createDirectory(atPath: controlDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let result = try await Subprocess.run(
+            .path(FilePath("/usr/bin/ssh")),
+            arguments: Arguments(options + [host.host, "--", "exec 2>&1; " + command]),
+            input: .none,
+            output: .sequence,
+            error: .string(limit: 1 << 20)
+        ) { execution in
+            for try await text in execution.standardOutput.strings() {
+                line(text.hasSuffix("\n") ? String(text.dropLast()) : text)
+            }
+        }
+        let status: Int32 = switch result.terminationStatus {
+        case let .exited(code): code
+        case let .signaled(signal): 128 + signal
+        }
+        if status == 255 { throw SSHError.classify(host: host, stderr: result.standardError ?? "") }
+        return status
+    }
+
     /// Runs a command and throws unless it exits 0.
     @discardableResult
     public func check(_ command: String) async throws -> String {

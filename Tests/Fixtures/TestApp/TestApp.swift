@@ -1,5 +1,6 @@
 import Foundation
 import Hoist
+import HoistClient
 import HoistSSH
 
 #if canImport(Glibc)
@@ -193,6 +194,9 @@ struct TestApp: HoistApp {
         }
         if CommandLine.arguments.dropFirst().first == "cluster-pair" {
             return try await runClusterPair()
+        }
+        if CommandLine.arguments.dropFirst().first == "cluster-build" {
+            return try await runClusterBuild()
         }
         let remoteAdd = try await add.to(.local)
         print("add=\(try await remoteAdd(2, 3))")
@@ -398,6 +402,33 @@ struct TestApp: HoistApp {
 
             try await cluster.down()
             print("clusterDown=ok")
+        } catch {
+            try? await cluster.down()
+            throw error
+        }
+    }
+
+    /// The remote-build path: the package is synced to the host and built there.
+    static func runClusterBuild() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let host = SSHHost(environment["HOIST_TEST_SSH_HOST"] ?? "hoist-a", configFile: environment["HOIST_TEST_SSH_CONFIG"])
+        let cluster = Cluster("built", hosts: [host], code: .build, build: .init(configuration: environment["HOIST_TEST_BUILD_CONFIGURATION"] ?? "debug"))
+        do {
+            let remoteAdd = try await add.to(.cluster(cluster))
+            print("builtAdd=\(try await remoteAdd(40, 2))")
+            let session = try await ClusterSessions.shared.session(for: cluster)
+            let local = try ExecutableHash.sha256(of: ProcessSupport.executablePath)
+            // The host serves the binary it built, not this one.
+            print("builtThere=\(session.binaries[host.description].map { $0 != local } ?? false)")
+            let tooSmall = Cluster("tiny", hosts: [host], code: .build, build: .init(syncLimitBytes: 1000))
+            do {
+                _ = try await add.to(.cluster(tooSmall))
+                print("syncLimit=deployed")
+            } catch let error as HoistError {
+                print("syncLimit=\(error.message.contains("above the sync limit") && error.message.contains("TestApp.swift"))")
+            }
+            try await cluster.down()
+            print("builtDown=ok")
         } catch {
             try? await cluster.down()
             throw error

@@ -1,0 +1,55 @@
+import Foundation
+import HoistCore
+import HoistSSH
+
+/// Builds the app on a host from its package: sync the package's files with rsync (only what
+/// changed), `swift build` there with the output streamed to this process, and store the
+/// product in the host's blob store by its SHA-256.
+struct RemoteBuild: Sendable {
+    let host: SSHHost
+    let options: Cluster.BuildOptions
+    /// Where the toolchain's `swift` is on the host.
+    let swift: String
+    /// The host's Hoist home.
+    let home: String
+
+    var ssh: SSHTransport { SSHTransport(host: host) }
+
+    /// Builds and returns the SHA-256 of the product, now at `<home>/blobs/<sha>`.
+    func run() async throws -> String {
+        let directory = try options.packageDirectory.map { NSString(string: $0).expandingTildeInPath } ?? PackageSync.findPackage()
+        let product = options.product ?? URL(fileURLWithPath: ProcessSupport.executablePath).lastPathComponent
+        let package = try await PackageSync.scan(directory)
+        try package.check(limit: options.syncLimitBytes)
+        let name = URL(fileURLWithPath: directory).lastPathComponent.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }
+        let source = "\(home)/src/\(name.isEmpty ? "package" : name)"
+        report("syncing \(directory) to \(host):\(source): \(package.summary)")
+
+        let list = NSTemporaryDirectory() + "hoist-sync-\(UUID().uuidString).txt"
+        try package.files.joined(separator: "\n").write(toFile: list, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: list) }
+        try await ssh.check("mkdir -p \(source)")
+        try await ssh.upload(directory + "/", to: source + "/", extraArguments: ["--files-from=\(list)"])
+
+        report("building \(product) (\(options.configuration)) on \(host)")
+        let label = "[\(host) build]"
+        let status = try await ssh.stream("cd \(source) && \(swift) build -c \(options.configuration) --product \(product)") { line in
+            FileHandle.standardError.write(Data("\(label) \(line)\n".utf8))
+        }
+        guard status == 0 else {
+            throw HoistError(.deployFailed, "`swift build` of \(product) failed on \(host) (status \(status)); its output is above")
+        }
+        let binPath = try await ssh.check("cd \(source) && \(swift) build -c \(options.configuration) --show-bin-path").trimmingCharacters(in: .whitespacesAndNewlines)
+        let binary = binPath + "/" + product
+        let sha = try await ssh.check("sha256sum \(binary) | cut -d' ' -f1").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard sha.count == 64 else {
+            throw HoistError(.deployFailed, "could not hash the built \(binary) on \(host) (got '\(sha)')")
+        }
+        try await ssh.check("mkdir -p \(home)/blobs && test -x \(home)/blobs/\(sha) || { cp \(binary) \(home)/blobs/\(sha).partial && chmod 755 \(home)/blobs/\(sha).partial && mv \(home)/blobs/\(sha).partial \(home)/blobs/\(sha); }")
+        return sha
+    }
+
+    private func report(_ message: String) {
+        FileHandle.standardError.write(Data("hoist: \(message)\n".utf8))
+    }
+}
