@@ -4,6 +4,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// Keep-alive HTTP/1.1 connections to one daemon, for calls: the hot path.
 ///
@@ -13,14 +15,21 @@ import NIOPosix
 final class CallConnectionPool: Sendable {
     private let host: String
     private let port: Int
+    private let hostHeader: String
     private let idle = NIOLockedValueBox<[any Channel]>([])
     private let maximumIdle: Int
+    /// Set for a daemon that serves TLS: the pinned certificate and a context that trusts only it.
+    private let tls: (pin: PinnedCertificate, context: NIOSSLContext)?
 
-    init(host: String, port: Int, maximumIdle: Int = 64) {
+    init(host: String, port: Int, pin: PinnedCertificate? = nil, maximumIdle: Int = 64) throws {
         self.host = host
         self.port = port
+        self.hostHeader = "\(host):\(port)"
         self.maximumIdle = maximumIdle
+        self.tls = try pin.map { ($0, try NIOSSLContext(configuration: $0.tlsConfiguration)) }
     }
+
+    private var url: String { "\(tls == nil ? "http" : "https")://\(hostHeader)" }
 
     struct Response {
         var status: HTTPResponseStatus
@@ -29,8 +38,9 @@ final class CallConnectionPool: Sendable {
         let finish: @Sendable () -> Void
     }
 
-    /// Sends a request and returns as soon as the response head arrives.
-    func send(path: String, headers: [(String, String)], body: ByteBuffer) async throws -> Response {
+    /// Sends a request and returns as soon as the response head arrives. `authorization` is the
+    /// `Authorization` header's value, kept apart so that it costs no copy of `headers`.
+    func send(path: String, headers: [(String, String)], body: ByteBuffer, authorization: String? = nil) async throws -> Response {
         // No retry on another connection: a call that reached the daemon must not run twice.
         let channel: any Channel
         if let idle = takeIdle() {
@@ -38,10 +48,10 @@ final class CallConnectionPool: Sendable {
         } else {
             channel = try await connect()
         }
-        return try await send(on: channel, path: path, headers: headers, body: body)
+        return try await send(on: channel, path: path, headers: headers, body: body, authorization: authorization)
     }
 
-    private func send(on channel: any Channel, path: String, headers: [(String, String)], body: ByteBuffer) async throws -> Response {
+    private func send(on channel: any Channel, path: String, headers: [(String, String)], body: ByteBuffer, authorization: String?) async throws -> Response {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
         let head = try await withCheckedThrowingContinuation { (headContinuation: CheckedContinuation<HTTPResponseHead, any Error>) in
             let exchange = Exchange(head: headContinuation, body: continuation)
@@ -55,8 +65,10 @@ final class CallConnectionPool: Sendable {
                 }
                 handler.begin(exchange)
                 var requestHead = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
-                requestHead.headers.add(name: "Host", value: "\(self.host):\(self.port)")
+                requestHead.headers.reserveCapacity(headers.count + 3)
+                requestHead.headers.add(name: "Host", value: self.hostHeader)
                 requestHead.headers.add(name: "Content-Length", value: String(body.readableBytes))
+                if let authorization { requestHead.headers.add(name: "Authorization", value: authorization) }
                 for (name, value) in headers { requestHead.headers.add(name: name, value: value) }
                 channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
                 if body.readableBytes > 0 {
@@ -95,12 +107,13 @@ final class CallConnectionPool: Sendable {
 
     private static let pools = NIOLockedValueBox<[String: CallConnectionPool]>([:])
 
-    /// The pool for a daemon, shared by every client of it in this process.
-    static func shared(host: String, port: Int) -> CallConnectionPool {
-        pools.withLockedValue { pools in
-            let key = "\(host):\(port)"
+    /// The pool for a daemon, shared by every client of it in this process; one per pinned
+    /// certificate for a daemon that serves TLS.
+    static func shared(host: String, port: Int, pin: PinnedCertificate? = nil) throws -> CallConnectionPool {
+        try pools.withLockedValue { pools in
+            let key = pin.map { "\($0.fingerprint)@\(host):\(port)" } ?? "\(host):\(port)"
             if let pool = pools[key] { return pool }
-            let pool = CallConnectionPool(host: host, port: port)
+            let pool = try CallConnectionPool(host: host, port: port, pin: pin)
             pools[key] = pool
             return pool
         }
@@ -116,21 +129,45 @@ final class CallConnectionPool: Sendable {
     }
 
     private func connect() async throws -> any Channel {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
         do {
-            return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(5))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
+            guard let tls else {
+                return try await bootstrap
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture { try Self.addCallHandlers(to: channel) }
                     }
+                    .connect(host: host, port: port)
+                    .get()
+            }
+            let (channel, handshake) = try await bootstrap.connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { () -> (any Channel, EventLoopFuture<Void>) in
+                    let done = channel.eventLoop.makePromise(of: Void.self)
+                    // No SNI: the daemon has one certificate, and the pin replaces host names.
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.context, serverHostname: nil))
+                    try channel.pipeline.syncOperations.addHandler(HandshakeHandler(done: done))
+                    try Self.addCallHandlers(to: channel)
+                    return (channel, done.futureResult)
                 }
-                .connect(host: host, port: port)
-                .get()
+            }
+            do {
+                // A certificate that is not the pinned one fails here, not in the first call.
+                try await handshake.get()
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
+            return channel
         } catch {
-            throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at http://\(host):\(port) (\(error)); start one with `hoist daemon start`")
+            if let tls, let failure = tls.pin.failure(error, url: url) { throw failure }
+            throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at \(url) (\(error)); start one with `hoist daemon start`")
         }
+    }
+
+    private static func addCallHandlers(to channel: any Channel) throws {
+        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+        try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
     }
 
     func shutdown() {
@@ -139,6 +176,40 @@ final class CallConnectionPool: Sendable {
             return idle
         }
         channels.forEach { $0.close(promise: nil) }
+    }
+}
+
+/// Completes `done` when the TLS handshake has finished, or fails it with what stopped it.
+private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let done: EventLoopPromise<Void>
+
+    init(done: EventLoopPromise<Void>) {
+        self.done = done
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            done.succeed()
+            // Out of the way of every read that follows.
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        done.fail(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        done.fail(HoistError(.daemonUnavailable, "the daemon closed the connection during the TLS handshake"))
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // A connection that never opened is torn down without going inactive; no-op after success.
+        done.fail(HoistError(.daemonUnavailable, "the connection closed before its TLS handshake"))
     }
 }
 

@@ -10,11 +10,23 @@ import NIOHTTP1
 /// let daemon = DaemonClient(baseURL: "http://127.0.0.1:32300")
 /// let result = try await daemon.call(app: "demo", function: "summer", body: ByteBuffer(string: "[1,2]"))
 /// ```
+///
+/// A daemon started with `HOIST_TLS=1` is reached over HTTPS, trusting only its certificate:
+///
+/// ```swift
+/// let daemon = try DaemonClient(baseURL: "https://10.0.0.7:32300", token: token, pinnedCertificatePEM: certificate)
+/// ```
 public struct DaemonClient: Sendable {
     public let baseURL: String
-    /// Sent as a bearer token on control routes (deploy, remove, logs).
+    /// Sent as a bearer token on every request (control routes always need it; function routes
+    /// need it when the daemon listens beyond loopback, serves TLS or requires it).
     public let token: String?
+    /// The hex SHA-256 of the certificate this client trusts, when it talks HTTPS.
+    public var pinnedFingerprint: String? { pin?.fingerprint }
     private let http: HTTPClient
+    private let pin: PinnedCertificate?
+    /// `Bearer <token>`, made once rather than per call.
+    private let authorization: String?
 
     private let callPool: CallConnectionPool?
 
@@ -22,11 +34,33 @@ public struct DaemonClient: Sendable {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.http = http
+        self.pin = nil
+        self.authorization = token.map { "Bearer \($0)" }
         if let url = URL(string: self.baseURL), url.scheme == "http", let host = url.host, let port = url.port {
-            callPool = CallConnectionPool.shared(host: host, port: port)
+            callPool = try? CallConnectionPool.shared(host: host, port: port)
         } else {
             callPool = nil
         }
+    }
+
+    /// A client for a daemon that serves HTTPS (`HOIST_TLS=1`), trusting only the certificate in
+    /// `pinnedCertificatePEM` (the daemon's `tls/cert.pem`) whatever host name it is reached by.
+    ///
+    /// `baseURL` is `https://HOST:PORT`. Throws ``HoistError/Code/invalidConfiguration`` for any
+    /// other URL or a text that is not a PEM certificate. A daemon presenting another certificate
+    /// fails every request with ``HoistError/Code/certificateMismatch``.
+    public init(baseURL: String, token: String?, pinnedCertificatePEM: String) throws {
+        let baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        guard let url = URL(string: baseURL), url.scheme == "https", let host = url.host, let port = url.port else {
+            throw HoistError(.invalidConfiguration, "a pinned certificate needs a daemon URL of the form https://HOST:PORT, not \(baseURL)")
+        }
+        let pin = try PinnedCertificate(pem: pinnedCertificatePEM)
+        self.baseURL = baseURL
+        self.token = token
+        self.http = Self.pinnedHTTPClient
+        self.pin = pin
+        self.authorization = token.map { "Bearer \($0)" }
+        self.callPool = try CallConnectionPool.shared(host: host, port: port, pin: pin)
     }
 
     /// One client for all daemons: connections are kept alive and reused. AsyncHTTPClient's
@@ -34,6 +68,17 @@ public struct DaemonClient: Sendable {
     public static let sharedHTTPClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// The client for pinned daemons; each request carries its pin's TLS configuration. Failed
+    /// connections are not retried, so a certificate mismatch is reported at once rather than
+    /// at the request's timeout.
+    static let pinnedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.decompression = .disabled
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
@@ -56,14 +101,14 @@ public struct DaemonClient: Sendable {
     /// `key` names the call so that ``cancel(call:)`` can stop it (``CallKey``).
     public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, retry: RetryPolicy? = nil, output: OutputHandler? = nil) async throws -> ByteBuffer {
         guard let pool = callPool else {
-            throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT")
+            throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT (https://HOST:PORT needs a pinned certificate)")
         }
         var headers = [("Content-Type", "application/json")]
         if let deadline { headers.append((CallTimeout.header, String(deadline))) }
         if let key { headers.append((CallKey.header, key)) }
         if let retry, retry.attempts > 1 { headers.append((RetryPolicy.header, retry.headerValue)) }
         if output != nil { headers.append(("Accept", CallStream.mediaType)) }
-        let response = try await pool.send(path: "/\(app)/\(function)", headers: headers, body: body)
+        let response = try await pool.send(path: "/\(app)/\(function)", headers: headers, body: body, authorization: authorization)
         defer { response.finish() }
         if output == nil || response.status != .ok {
             var payload = ByteBuffer()
@@ -110,9 +155,9 @@ public struct DaemonClient: Sendable {
 
     private func collect(path: String, headers: [(String, String)], body: ByteBuffer, expecting: HTTPResponseStatus) async throws -> ByteBuffer {
         guard let pool = callPool else {
-            throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT")
+            throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT (https://HOST:PORT needs a pinned certificate)")
         }
-        let response = try await pool.send(path: path, headers: headers, body: body)
+        let response = try await pool.send(path: path, headers: headers, body: body, authorization: authorization)
         defer { response.finish() }
         var payload = ByteBuffer()
         for try await var chunk in response.body { payload.writeBuffer(&chunk) }
@@ -218,17 +263,17 @@ public struct DaemonClient: Sendable {
 
     private func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
         var request = request
-        if let token, request.url.contains("/_hoist/") {
-            request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(token)")
+        if let authorization {
+            request.headers.replaceOrAdd(name: "Authorization", value: authorization)
         }
+        if let pin { request.tlsConfiguration = pin.tlsConfiguration }
         do {
             return try await http.execute(request, timeout: timeout)
         } catch let error as HTTPClientError where error == .connectTimeout || error == .remoteConnectionClosed {
             throw HoistError(.daemonUnavailable, "the Hoist daemon at \(baseURL) did not answer (\(error)); start it with `hoist daemon start`")
-        } catch let error as HTTPClientError {
-            throw error
         } catch {
-            if "\(error)".contains("onnection refused") || "\(error)".contains("connect") {
+            if let pin, let failure = pin.failure(error, url: baseURL) { throw failure }
+            if !(error is HTTPClientError), "\(error)".contains("onnection refused") || "\(error)".contains("connect") {
                 throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at \(baseURL); start one with `hoist daemon start`")
             }
             throw error

@@ -1,6 +1,8 @@
 import Foundation
 import HoistCore
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 
@@ -15,23 +17,53 @@ public struct DaemonConfiguration: Sendable {
     public var port: Int
     /// The largest request body a call may send (HTTP 413 above it).
     public var maxBodyBytes: Int
+    /// Every route needs the daemon's token, not only the control routes.
+    public var requireToken: Bool
+    /// Serve HTTPS with the daemon's self-signed certificate (``HoistHome/tlsCertificateFile``).
+    public var tls: Bool
 
-    /// Reads `HOIST_HOME`, `HOIST_PORT` and `HOIST_MAX_BODY_BYTES`, defaulting to `~/.hoist`,
-    /// `127.0.0.1:32300` and 1 GiB.
+    /// Reads `HOIST_HOME`, `HOIST_HOST`, `HOIST_PORT`, `HOIST_MAX_BODY_BYTES`,
+    /// `HOIST_REQUIRE_TOKEN` and `HOIST_TLS`, defaulting to `~/.hoist`, `127.0.0.1:32300`,
+    /// 1 GiB, and plain HTTP with open function routes.
     public init(
         home: HoistHome = .current,
-        host: String = "127.0.0.1",
+        host: String = HoistEnvironment.listenHost,
         port: Int = HoistEnvironment.listenPort,
-        maxBodyBytes: Int? = nil
+        maxBodyBytes: Int? = nil,
+        requireToken: Bool = HoistEnvironment.isEnabled(HoistEnvironment.requireToken),
+        tls: Bool = HoistEnvironment.isEnabled(HoistEnvironment.tls)
     ) {
         self.home = home
         self.host = host
         self.port = port
         let fromEnvironment = ProcessInfo.processInfo.environment[HoistEnvironment.maxBodySize].flatMap(Int.init)
         self.maxBodyBytes = maxBodyBytes ?? fromEnvironment ?? (1 << 30)
+        self.requireToken = requireToken
+        self.tls = tls
     }
 
-    public var publicURL: String { "http://\(host):\(port)" }
+    /// Whether every route needs the token: asked for, or implied by TLS or by listening
+    /// beyond loopback, where anyone who can reach the port could otherwise call functions.
+    public var tokenOnEveryRoute: Bool { requireToken || tls || !Self.isLoopback(host) }
+
+    public var publicURL: String { url(port: port) }
+
+    func url(port: Int) -> String {
+        let address = host.contains(":") ? "[\(host)]" : host
+        return "\(tls ? "https" : "http")://\(address):\(port)"
+    }
+
+    /// `localhost`, 127.0.0.0/8 and ::1.
+    public static func isLoopback(_ host: String) -> Bool {
+        if host.lowercased() == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { $0.dropLast().allSatisfy { $0 == 0 } && $0.last == 1 }
+        }
+        return false
+    }
 }
 
 /// The Hoist daemon: serves deployed apps' functions over HTTP and keeps their workers alive.
@@ -68,21 +100,36 @@ public struct Daemon: Sendable {
             try? FileManager.default.removeItem(atPath: home.daemonPortFile)
         }
         signal(SIGPIPE, SIG_IGN)
+        // Before anything starts, so that a certificate problem stops the daemon at once.
+        let certificate = configuration.tls ? try DaemonCertificate.loadOrCreate(home: home, host: configuration.host, logger: logger) : nil
 
         let registry = WorkerRegistry()
         let listener = try await WorkerListener(registry: registry, logger: logger).bind(path: home.workerSocket)
         let manager = AppManager(home: home, registry: registry, logger: logger)
 
+        let controlToken = try home.controlToken()
         let router = Router(context: BasicRequestContext.self)
-        DaemonRoutes(manager: manager, configuration: configuration, startedAt: Date().timeIntervalSince1970, controlToken: try home.controlToken(), calls: CallRegistry(), runs: try RunManager(home: home)).register(on: router)
+        // Added before the routes, so it guards every one of them and the not-found answer too.
+        if configuration.tokenOnEveryRoute {
+            router.add(middleware: BearerTokenMiddleware(token: controlToken))
+        }
+        DaemonRoutes(manager: manager, configuration: configuration, startedAt: Date().timeIntervalSince1970, controlToken: controlToken, calls: CallRegistry(), runs: try RunManager(home: home)).register(on: router)
+        let http1: HTTPServerBuilder = .http1(configuration: .init(additionalChannelHandlers: [ContinueHandler()]))
+        let server = try certificate.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0.serverConfiguration) } ?? http1
+        var security: Logger.Metadata = ["auth": configuration.tokenOnEveryRoute ? "token on every route" : "token on control routes"]
+        if let certificate {
+            security["certificate"] = "\(home.tlsCertificateFile)"
+            security["sha256"] = "\(certificate.fingerprint)"
+        }
+        let listening = security
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ContinueHandler()])),
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "hoist"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 try? "\(port)\n".write(toFile: home.daemonPortFile, atomically: true, encoding: .utf8)
-                logger.info("listening", metadata: ["url": "http://\(configuration.host):\(port)", "pid": "\(getpid())", "home": "\(home.root)"])
+                logger.info("listening", metadata: listening.merging(["url": "\(configuration.url(port: port))", "pid": "\(getpid())", "home": "\(home.root)"]) { $1 })
             },
             logger: logger
         )

@@ -33,11 +33,11 @@ struct DaemonCommand: AsyncParsableCommand {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the daemon in the foreground until SIGTERM or SIGINT.")
         @OptionGroup var options: DaemonOptions
-        @Option(help: "The address to listen on.") var host = "127.0.0.1"
+        @Option(help: "The address to listen on (default: $HOIST_HOST or 127.0.0.1).") var host: String?
 
         func run() async throws {
             try await withExitCodes {
-                try await Daemon(configuration: DaemonConfiguration(host: host, port: options.resolvedPort)).run()
+                try await Daemon(configuration: DaemonConfiguration(host: host ?? HoistEnvironment.listenHost, port: options.port ?? HoistEnvironment.listenPort)).run()
             }
         }
     }

@@ -13,6 +13,7 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
             case badArguments, unknownApp, unknownFunction, bodyTooLarge, workerCrashed
             case noWorkers, deployFailed, daemonUnavailable, badResponse, invalidName
             case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized, timedOut, cancelled, unknownCall, unknownRun, runExists, runFinished, interrupted
+            case certificateMismatch
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -61,6 +62,8 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let interrupted = Code(.interrupted)
         /// The request lacks a valid token (HTTP 401).
         public static let unauthorized = Code(.unauthorized)
+        /// The daemon's TLS certificate is not the one the client pinned.
+        public static let certificateMismatch = Code(.certificateMismatch)
         /// Something that should not happen; the message says where.
         public static let internalError = Code(.internalError)
 

@@ -48,6 +48,12 @@ public struct HoistHome: Sendable, Hashable {
         return token
     }
     public var daemonLockFile: String { root + "/daemon.lock" }
+    /// Where a daemon started with `HOIST_TLS=1` keeps its certificate and key.
+    public var tlsDirectory: String { root + "/tls" }
+    /// The daemon's self-signed certificate (mode 0644): what clients pin.
+    public var tlsCertificateFile: String { tlsDirectory + "/cert.pem" }
+    /// The certificate's private key (mode 0600); it never leaves this file.
+    public var tlsKeyFile: String { tlsDirectory + "/key.pem" }
     /// The port the running daemon listens on, written once it listens: with `HOIST_PORT=0` the
     /// kernel picks it, so that daemons of several users on one host never collide.
     public var daemonPortFile: String { root + "/daemon.port" }
@@ -86,6 +92,27 @@ public enum HoistEnvironment {
     public static let workerIndex = "HOIST_WORKER_INDEX"
     /// The daemon's request body limit in bytes.
     public static let maxBodySize = "HOIST_MAX_BODY_BYTES"
+    /// The address the daemon listens on (default 127.0.0.1).
+    public static let host = "HOIST_HOST"
+    /// When on, every route of the daemon needs its token, not only the control routes.
+    public static let requireToken = "HOIST_REQUIRE_TOKEN"
+    /// When on, the daemon serves HTTPS with a self-signed certificate (and needs its token).
+    public static let tls = "HOIST_TLS"
+
+    public static let defaultHost = "127.0.0.1"
+
+    /// The address a daemon binds: `HOIST_HOST`, else 127.0.0.1.
+    public static var listenHost: String {
+        let value = ProcessInfo.processInfo.environment[host]?.trimmingCharacters(in: .whitespaces) ?? ""
+        return value.isEmpty ? defaultHost : value
+    }
+
+    /// Whether a switch like `HOIST_TLS` is on. Unset, empty, `0`, `false`, `no` and `off` are
+    /// off; anything else is on, so that a misspelt value errs on the safe side.
+    public static func isEnabled(_ name: String) -> Bool {
+        guard let value = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
+        return !["", "0", "false", "no", "off"].contains(value)
+    }
 
     public static let defaultPort = 32300
 

@@ -135,14 +135,10 @@ struct DaemonRoutes: Sendable {
 
     /// `nil` when the request carries the control token; a 401 that reveals nothing otherwise.
     private func checkToken(_ request: Request) -> Response? {
-        let presented = request.headers[.authorization].flatMap { value -> String? in
-            value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
-        } ?? ""
-        if ConstantTime.equal(presented, controlToken) { return nil }
-        return failure(CallFailure(HoistError(
-            .unauthorized,
+        if BearerToken.matches(request, controlToken) { return nil }
+        return BearerToken.unauthorized(
             "this route needs the daemon's control token (Authorization: Bearer …, from \(HoistHome.controlTokenFileName) in the daemon's home)"
-        )))
+        )
     }
 
     private func listing() -> DaemonAPI.Listing {

@@ -15,7 +15,20 @@ final class TestDaemon: @unchecked Sendable {
     private let extraEnvironment: [String: String]
     private var process: Process?
 
-    var client: DaemonClient { DaemonClient.local(port: port, home: home) }
+    /// Started with `HOIST_TLS` on: then ``client`` talks HTTPS, pinned to the daemon's certificate.
+    var usesTLS: Bool {
+        !["", "0", "false", "no", "off"].contains(extraEnvironment[HoistEnvironment.tls]?.lowercased() ?? "")
+    }
+
+    /// A client with the daemon's token; for a TLS daemon, pinned to its certificate once it
+    /// has made one (before that, a plain client that cannot reach it).
+    var client: DaemonClient {
+        if usesTLS, let pem = try? String(contentsOfFile: home.tlsCertificateFile, encoding: .utf8),
+           let client = try? DaemonClient(baseURL: "https://127.0.0.1:\(port)", token: try? home.controlToken(), pinnedCertificatePEM: pem) {
+            return client
+        }
+        return DaemonClient.local(port: port, home: home)
+    }
     var environment: [String: String] {
         var environment = extraEnvironment
         environment[HoistEnvironment.home] = home.root
