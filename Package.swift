@@ -135,7 +135,7 @@ let package = Package(
         ),
         .executableTarget(name: "HoistDemo", dependencies: ["Hoist"], path: "Examples/Demo", swiftSettings: swiftSettings),
         // The app the end-to-end tests deploy; built before `swift test` by scripts/test.
-        .executableTarget(name: "HoistTestApp", dependencies: ["Hoist", "HoistSSH", "HoistClient"], path: "Tests/Fixtures/TestApp", swiftSettings: swiftSettings),
+        .executableTarget(name: "HoistTestApp", dependencies: ["Hoist", "HoistSSH", "HoistClient", .product(name: "NIOCore", package: "swift-nio")], path: "Tests/Fixtures/TestApp", swiftSettings: swiftSettings),
         .testTarget(
             name: "HoistCoreTests",
             dependencies: ["HoistCore", .product(name: "NIOCore", package: "swift-nio")],

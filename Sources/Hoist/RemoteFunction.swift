@@ -200,7 +200,13 @@ extension RemoteTarget {
         var unreachable: (any Error)?
         for outcome in outcomes {
             switch outcome {
-            case let .success(deployed): replicas += deployed.app.replicas
+            case let .success(deployed):
+                replicas += deployed.app.replicas
+                // The env's setup ran with this deploy: its output is shown here, as a build's is.
+                if let output = deployed.setupOutput, !output.isEmpty {
+                    let label = members.count > 1 || system.isCluster ? "[\(system) setup]" : "[setup]"
+                    FileHandle.standardError.write(Data(output.split(separator: "\n").map { "\(label) \($0)\n" }.joined().utf8))
+                }
             case let .failure(error as HoistError) where error.code == .daemonUnavailable && members.count > 1:
                 unreachable = error
                 DaemonGroup.standardErrorWarning("deploy of '\(app.name)' skipped a daemon of \(system): \(error.message)")

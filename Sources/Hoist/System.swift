@@ -34,6 +34,11 @@ public struct System: Sendable, CustomStringConvertible {
         }
     }
 
+    var isCluster: Bool {
+        if case .cluster = kind { return true }
+        return false
+    }
+
     /// The system's daemons (one for the local system, one per host for a cluster), started
     /// if need be.
     func connect() async throws -> DaemonGroup {

@@ -11,6 +11,7 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 /// `hoist-bench`: Hoist's speed figures on this machine, in a release build:
 ///
 ///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N] [--compare ray]
+///                                      [--cluster HOST[,HOST…] [--ssh-config FILE]]
 ///
 /// It starts a daemon of its own (a private home and port), deploys itself, measures, and
 /// stops that daemon. Figures, not assertions: compare runs on the same machine.
@@ -66,6 +67,10 @@ struct HoistBench: HoistApp {
         redeploys.sort()
         print(row("unchanged redeploy, median of 20", ms(redeploys[redeploys.count / 2])))
 
+        if !options.clusterHosts.isEmpty {
+            try await clusterFigures(options)
+        }
+
         for peer in options.peers {
             let figures = try Peer.run(peer, options: options)
             print("")
@@ -75,6 +80,44 @@ struct HoistBench: HoistApp {
             print(row("calls per second, \(options.callers) callers", String(format: "%.0f   x%.1f", figures.calls_per_second, throughput / figures.calls_per_second)))
             print(row("map over \(options.mapInputs) inputs", String(format: "%.3f ms   x%.1f", figures.map_seconds * 1000, figures.map_seconds / toSeconds(mapTime))))
         }
+    }
+
+    /// Through SSH: call latency over the tunnel to the first host, and a map over all hosts.
+    static func clusterFigures(_ options: Options) async throws {
+        let hosts = options.clusterHosts.map { SSHHost($0, configFile: options.sshConfig) }
+        let one = Cluster("bench-one", hosts: [hosts[0]])
+        let all = Cluster("bench-all", hosts: hosts)
+        defer {
+            let done = DispatchSemaphore(value: 0)
+            Task {
+                try? await all.down(deleteApps: true)
+                done.signal()
+            }
+            done.wait()
+        }
+        print("")
+        print("SSH cluster (\(hosts.map(\.description).joined(separator: ", ")))")
+        let first = ContinuousClock.now
+        let remote = try await add.to(.cluster(one), env: Env(replicas: options.replicas)).quiet()
+        print(row("first deploy to \(hosts[0]) (connect, send binary, start daemon)", ms(ContinuousClock.now - first)))
+        for i in 0..<200 { _ = try await remote(i, 1) }
+        var latencies: [Duration] = []
+        for i in 0..<min(options.calls, 2000) {
+            let start = ContinuousClock.now
+            _ = try await remote(i, 1)
+            latencies.append(ContinuousClock.now - start)
+        }
+        latencies.sort()
+        print(row("call latency through the tunnel, p50", ms(latencies[latencies.count / 2])))
+        print(row("call latency through the tunnel, p99", ms(latencies[latencies.count * 99 / 100])))
+
+        let spread = try await add.to(.cluster(all), env: Env(replicas: options.replicas)).quiet()
+        let inputs = (0..<options.mapInputs).map { ($0, 1) }
+        let start = ContinuousClock.now
+        let sums = try await spread.starmap(inputs)
+        let time = ContinuousClock.now - start
+        precondition(sums.count == inputs.count)
+        print(row("map over \(options.mapInputs) inputs, \(hosts.count) hosts", ms(time) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / toSeconds(time))))
     }
 
     static func callsPerSecond(_ remote: RemoteFunction<Int, Int, Int>, callers: Int, seconds: Double) async throws -> Double {
@@ -126,6 +169,8 @@ struct Options {
     var replicas = 2
     var mapInputs = 10_000
     var peers: [String] = []
+    var clusterHosts: [String] = []
+    var sshConfig: String?
 
     init(_ arguments: ArraySlice<String>) {
         var iterator = arguments.makeIterator()
@@ -138,8 +183,10 @@ struct Options {
             case "--replicas": replicas = value.flatMap(Int.init) ?? replicas
             case "--map": mapInputs = value.flatMap(Int.init) ?? mapInputs
             case "--compare": peers += value.map { $0.split(separator: ",").map(String.init) } ?? []
+            case "--cluster": clusterHosts += value.map { $0.split(separator: ",").map(String.init) } ?? []
+            case "--ssh-config": sshConfig = value
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray --cluster HOST[,HOST…] --ssh-config FILE\n".utf8))
                 exit(64)
             }
         }

@@ -75,8 +75,9 @@ final class CallConnectionPool: Sendable {
                     channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
                 }
                 let written = channel.eventLoop.makePromise(of: Void.self)
+                let boundHandler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
                 written.futureResult.whenFailure { error in
-                    handler.abandon(exchange, because: HoistError(.daemonUnavailable, "the request could not be sent to the daemon (\(error))"))
+                    boundHandler.value.abandon(exchange, because: HoistError(.daemonUnavailable, "the request could not be sent to the daemon (\(error))"))
                 }
                 channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: written)
             }

@@ -99,6 +99,7 @@ public final class ClusterSessions: Sendable {
         var members: [DaemonGroup.Member] = []
         var hosts: [SSHHost] = []
         var binaries: [String: String] = [:]
+        var pins = cluster.pinnedCertificates
         var firstError: (any Error)?
         for (host, outcome) in zip(cluster.hosts, outcomes) {
             switch outcome {
@@ -109,6 +110,7 @@ public final class ClusterSessions: Sendable {
                 })
                 hosts.append(host)
                 binaries[host.description] = connected.sha256
+                if let fingerprint = connected.certificateFingerprint { pins[host.description] = fingerprint }
             case let .failure(error):
                 firstError = firstError ?? error
                 if cluster.hosts.count > 1 {
@@ -117,7 +119,10 @@ public final class ClusterSessions: Sendable {
             }
         }
         guard !members.isEmpty else { throw firstError! }
-        try? cluster.save()
+        // Saved with the certificates seen, pinned from now on.
+        var saved = cluster
+        saved.pinnedCertificates = pins
+        try? saved.save()
         return ClusterSession(cluster: cluster, group: DaemonGroup(members), hosts: hosts, binaries: binaries)
     }
 }

@@ -40,6 +40,8 @@ public struct HostBootstrap: Sendable {
         public var daemonPort: Int?
         /// Where `swift` is, when the host has a toolchain.
         public var swift: String?
+        /// How the running daemon was started (`daemon.mode`: connection and address).
+        public var daemonMode: String?
         public var hoistHome: String { home + "/.hoist" }
     }
 
@@ -54,6 +56,8 @@ public struct HostBootstrap: Sendable {
         public var sha256: String
         /// Whether anything (the binary, libraries) had to be sent: false when the host had it all.
         public var uploaded: Bool
+        /// The SHA-256 of the daemon's certificate (``Cluster/Connection/tls``), to pin.
+        public var certificateFingerprint: String?
     }
 
     public func connect() async throws -> Connected {
@@ -78,20 +82,29 @@ public struct HostBootstrap: Sendable {
             (libraries, uploaded) = try await install(sha: sha, home: facts.hoistHome)
         }
 
+        let address = cluster.connection == .tunnel ? "127.0.0.1" : try await ssh.resolvedAddress()
+        let mode = "\(cluster.connection.rawValue) \(address) \(cluster.daemonPort.map(String.init) ?? "auto")"
+        let blob = facts.hoistHome + "/blobs/" + sha
         var started = false
+        if let pid = facts.daemonPid, facts.daemonMode != mode {
+            // A daemon started for another connection (say, loopback only when this cluster
+            // wants TLS on the host's address) is replaced, unless it has runs in flight.
+            try await replace(pid: pid, home: facts.hoistHome, reason: "was started for '\(facts.daemonMode ?? "?")', this cluster wants '\(mode)'")
+            facts.daemonPid = nil
+        }
         if facts.daemonPid == nil || facts.daemonPort == nil {
-            facts.daemonPort = try await startDaemon(blob: facts.hoistHome + "/blobs/" + sha, home: facts.hoistHome, libraries: libraries)
+            facts.daemonPort = try await startDaemon(blob: blob, home: facts.hoistHome, libraries: libraries, address: address, mode: mode)
             started = true
         }
-        var (client, health) = try await open(port: facts.daemonPort!, home: facts.hoistHome, started: started)
+        var (client, health) = try await open(port: facts.daemonPort!, address: address, home: facts.hoistHome, started: started)
         if health.protocolVersion != DaemonAPI.protocolVersion {
-            try await restartForProtocol(client: client, health: health, facts: facts)
-            facts.daemonPort = try await startDaemon(blob: facts.hoistHome + "/blobs/" + sha, home: facts.hoistHome, libraries: libraries)
+            try await replace(pid: health.pid, home: facts.hoistHome, reason: "(Hoist \(health.version)) speaks protocol \(health.protocolVersion), this program \(DaemonAPI.protocolVersion)")
+            facts.daemonPort = try await startDaemon(blob: blob, home: facts.hoistHome, libraries: libraries, address: address, mode: mode)
             started = true
-            (client, health) = try await open(port: facts.daemonPort!, home: facts.hoistHome, started: true)
+            (client, health) = try await open(port: facts.daemonPort!, address: address, home: facts.hoistHome, started: true)
         }
         facts.daemonPid = health.pid
-        return Connected(client: client, facts: facts, health: health, started: started, sha256: sha, uploaded: uploaded)
+        return Connected(client: client, facts: facts, health: health, started: started, sha256: sha, uploaded: uploaded, certificateFingerprint: client.pinnedFingerprint)
     }
 
     /// One round trip: home, architecture, glibc, and whether a daemon runs (pid file naming a
@@ -112,10 +125,11 @@ public struct HostBootstrap: Sendable {
               done
             fi
             echo "$sw"
+            cat "$HOME/.hoist/daemon.mode" 2>/dev/null || echo
             """#
         let text = try await ssh.check(script)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.count >= 6 else {
+        guard lines.count >= 7 else {
             throw SSHError(.commandFailed, host: host.description, "could not read the host's home, architecture and glibc (got: \(text))")
         }
         return Facts(
@@ -124,7 +138,8 @@ public struct HostBootstrap: Sendable {
             glibc: lines[2].split(separator: " ").last.map(String.init) ?? "",
             daemonPid: Int32(lines[3]),
             daemonPort: Int(lines[4]),
-            swift: lines[5].isEmpty ? nil : lines[5]
+            swift: lines[5].isEmpty ? nil : lines[5],
+            daemonMode: lines[6].isEmpty ? nil : lines[6]
         )
     }
 
@@ -168,13 +183,19 @@ public struct HostBootstrap: Sendable {
     }
 
     /// Starts the daemon detached under the login user and returns the port it listens on.
-    private func startDaemon(blob: String, home: String, libraries: String) async throws -> Int {
-        let port = cluster.daemonPort ?? 0
+    private func startDaemon(blob: String, home: String, libraries: String, address: String, mode: String) async throws -> Int {
+        let port = cluster.daemonPort ?? (cluster.connection == .tunnel ? 0 : HoistEnvironment.defaultPort)
+        let security = switch cluster.connection {
+        case .tunnel: ""
+        case .none: "HOIST_REQUIRE_TOKEN=1"
+        case .tls: "HOIST_TLS=1"
+        }
         // setsid and all three redirects, or the ssh session would wait for the daemon.
         let command = """
-            cd \(home) || exit 1
+            mkdir -p \(home)/logs && chmod 700 \(home) && cd \(home) || exit 1
             rm -f \(home)/daemon.port
-            HOIST_ROLE=daemon HOIST_HOME=\(home) HOIST_PORT=\(port) LD_LIBRARY_PATH=\(libraries) setsid nohup \(blob) >> \(home)/logs/daemon.log 2>&1 < /dev/null &
+            echo '\(mode)' > \(home)/daemon.mode
+            HOIST_ROLE=daemon HOIST_HOME=\(home) HOIST_HOST=\(address) HOIST_PORT=\(port) \(security) LD_LIBRARY_PATH=\(libraries) setsid nohup \(blob) >> \(home)/logs/daemon.log 2>&1 < /dev/null &
             pid=$!
             i=0
             while [ $i -lt 200 ]; do
@@ -192,39 +213,57 @@ public struct HostBootstrap: Sendable {
     }
 
     /// Opens the way to the daemon on `port` and returns a client with its health.
-    private func open(port: Int, home: String, started: Bool) async throws -> (DaemonClient, DaemonAPI.Health) {
-        let client = try await tunnel(to: port, home: home)
+    private func open(port: Int, address: String, home: String, started: Bool) async throws -> (DaemonClient, DaemonAPI.Health) {
+        let client = try await client(port: port, address: address, home: home)
         let deadline = ContinuousClock.now + .seconds(20)
         var lastError: (any Error)?
         while ContinuousClock.now < deadline {
             do {
                 return (client, try await client.health(timeout: .seconds(2)))
+            } catch let error as HoistError where error.code == .certificateMismatch || error.code == .unauthorized {
+                throw error
             } catch {
                 lastError = error
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         let log = (try? await ssh.check("tail -5 \(home)/logs/daemon.log")) ?? ""
-        throw HoistError(.daemonUnavailable, "the daemon on \(host)\(started ? " (just started)" : "") did not answer through the tunnel (\(lastError.map { "\($0)" } ?? "no answer")); its log ends:\n\(log)")
+        throw HoistError(.daemonUnavailable, "the daemon on \(host)\(started ? " (just started)" : "") did not answer at \(client.baseURL) (\(lastError.map { "\($0)" } ?? "no answer")); its log ends:\n\(log)")
     }
 
-    /// A client for the daemon on `port` of the host's loopback, through a newly forwarded
-    /// local port, with the daemon's token.
-    func tunnel(to port: Int, home: String) async throws -> DaemonClient {
+    /// A client for the host's daemon on `port`, with its token: through a newly forwarded local
+    /// port (``Cluster/Connection/tunnel``), or straight to `address` over HTTPS with the
+    /// certificate pinned (``Cluster/Connection/tls``) or plain HTTP (``Cluster/Connection/none``).
+    func client(port: Int, address: String, home: String) async throws -> DaemonClient {
         let token = try await ssh.check("cat \(home)/daemon.token").trimmingCharacters(in: .whitespacesAndNewlines)
-        let localPort = try LocalPorts.free()
-        try await ssh.forward(localPort: localPort, remotePort: port)
-        return DaemonClient(baseURL: "http://127.0.0.1:\(localPort)", token: token)
+        switch cluster.connection {
+        case .tunnel:
+            let localPort = try LocalPorts.free()
+            try await ssh.forward(localPort: localPort, remotePort: port)
+            return DaemonClient(baseURL: "http://127.0.0.1:\(localPort)", token: token)
+        case .none:
+            return DaemonClient(baseURL: "http://\(address):\(port)", token: token)
+        case .tls:
+            let pem = try await ssh.check("cat \(home)/tls/cert.pem")
+            let fingerprint = try CertificateFingerprint.sha256(pem: pem)
+            if let pinned = cluster.pinnedCertificates[host.description], pinned != fingerprint {
+                throw HoistError(.certificateMismatch, "the daemon certificate on \(host) (SHA-256 \(fingerprint)) is not the one pinned for it in cluster '\(cluster.name)' (\(pinned)); if the host's Hoist home was reset on purpose, delete that pin from \(ClusterStore().path(of: cluster.name)) and connect again")
+            }
+            return try DaemonClient(baseURL: "https://\(address):\(port)", token: token, pinnedCertificatePEM: pem)
+        }
     }
 
-    /// A daemon of another protocol is replaced by this binary's when it runs nothing;
-    /// otherwise the caller learns why not and what to do.
-    private func restartForProtocol(client: DaemonClient, health: DaemonAPI.Health, facts: Facts) async throws {
-        let busy = ((try? await client.runs(limit: 1000)) ?? []).filter { !$0.status.isFinished }
-        guard busy.isEmpty else {
-            throw HoistError(.protocolMismatch, "the daemon on \(host) (pid \(health.pid), Hoist \(health.version)) speaks protocol \(health.protocolVersion), this program \(DaemonAPI.protocolVersion), and has \(busy.count) run(s) in flight; wait for them or stop it with `hoist cluster down \(cluster.name)`, then run again")
+    /// Stops a daemon that must be replaced (another protocol, another connection) when it has
+    /// no runs in flight; otherwise says why it was not and what to do.
+    private func replace(pid: Int32, home: String, reason: String) async throws {
+        // Read from the run store itself: a daemon of another protocol or connection may not
+        // be one this program can ask.
+        let inFlight = try await ssh.check(#"grep -lE '"status" ?: ?"(queued|running)"' "# + home + "/runs/*.json 2>/dev/null | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard inFlight == "0" else {
+            throw HoistError(.protocolMismatch, "the daemon on \(host) (pid \(pid)) \(reason), and has \(inFlight) run(s) in flight; wait for them or stop it with `hoist cluster down \(cluster.name)`, then run again")
         }
-        try await stopDaemon(pid: health.pid, home: facts.hoistHome)
+        FileHandle.standardError.write(Data("hoist: restarting the daemon on \(host): it \(reason)\n".utf8))
+        try await stopDaemon(pid: pid, home: home)
     }
 
     /// Stops the host's daemon by its pid (TERM, then KILL after 10 s).
@@ -234,7 +273,7 @@ public struct HostBootstrap: Sendable {
             i=0
             while kill -0 \(pid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(pid)/status && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
             if kill -0 \(pid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(pid)/status; then kill -9 \(pid); fi
-            rm -f \(home)/daemon.port
+            rm -f \(home)/daemon.port \(home)/daemon.mode
             """)
     }
 

@@ -61,6 +61,16 @@ public struct SSHTransport: Sendable {
         return ["/usr/bin/ssh"] + options + [host.host]
     }
 
+    /// The address ssh connects to for this host, after `~/.ssh/config` (`ssh -G`): an alias's
+    /// `HostName`, or the host as given.
+    public func resolvedAddress() async throws -> String {
+        let output = try await Self.execute("/usr/bin/ssh", ["-G"] + options + [host.host])
+        for line in output.stdout.split(separator: "\n") where line.hasPrefix("hostname ") {
+            return String(line.dropFirst("hostname ".count))
+        }
+        return host.host
+    }
+
     /// Runs a shell command on the host. Throws ``SSHError`` when ssh itself fails (status 255);
     /// the command's own status is in the output.
     @discardableResult
@@ -98,8 +108,8 @@ public struct SSHTransport: Sendable {
 
     /// Runs a command and throws unless it exits 0.
     @discardableResult
-    public func check(_ command: String) async throws -> String {
-        let output = try await run(command)
+    public func check(_ command: String, stdin: Data? = nil) async throws -> String {
+        let output = try await run(command, stdin: stdin)
         guard output.status == 0 else {
             throw SSHError(.commandFailed, host: host.description, "`\(command)` exited with status \(output.status): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import HoistCluster
+import HoistClient
 import HoistCore
 import HoistSSH
 import Testing
@@ -51,6 +52,8 @@ struct ClusterTests {
                      "clusterPackages=hoist-a", "missingPackage=deployFailed,true", "stillServing=4", "afterTunnelDrop=3", "resent=false,started=false", "saved=true", "clusterDown=ok"] {
             #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
         }
+        // The env's setup ran on the host, and what it printed was shown to the caller.
+        #expect(run.stderr.contains("setup] preparing remote"), "\(run.stderr)")
         // The secret reached the host only in its 0600 file, not its logs.
         let log = try String(contentsOfFile: "/home/hoist-a/.hoist/logs/daemon.log", encoding: .utf8)
         #expect(!log.contains("cluster-secret-value"))
@@ -78,6 +81,77 @@ struct ClusterTests {
             #expect(!FileManager.default.fileExists(atPath: "/home/\(user)/.hoist/daemon.pid"))
             #expect(!FileManager.default.fileExists(atPath: "/home/\(user)/.hoist/apps/testapp"))
         }
+    }
+
+    @Test("a daemon on the host's address: .none needs the token (401 otherwise), .tls pins the certificate")
+    func connections() async throws {
+        let config = TestHosts.directory + "/ssh_config"
+        _ = try TestHosts.host("hoist-a")
+        let daemon = try TestDaemon()  // for its home: the saved configs and their pins
+        defer { daemon.shutdown() }
+        let nonePort = try Self.freePort(on: "127.0.0.2")
+        let tlsPort = try Self.freePort(on: "127.0.0.3")
+        let run = try Command.run(Binaries.testApp, ["cluster-modes"], environment: daemon.environment.merging([
+            "HOIST_TEST_SSH_CONFIG": config, "HOIST_TEST_NONE_PORT": String(nonePort), "HOIST_TEST_TLS_PORT": String(tlsPort),
+        ]) { _, new in new })
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = Set(run.stdout.split(separator: "\n").map(String.init))
+        for line in ["noneCall=42", "noneEndpoint=http://127.0.0.2:\(nonePort)/testapp/add", "noneWrongToken=unauthorized", "noneMissingToken=unauthorized",
+                     "tlsCall=42", "tlsEndpoint=https://127.0.0.3:\(tlsPort)/testapp/add", "tlsBadPin=certificateMismatch", "modesDown=ok"] {
+            #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
+        }
+        // The pin saved in the cluster's config is the fingerprint of the certificate on the host.
+        let pem = try String(contentsOfFile: "/home/hoist-b/.hoist/tls/cert.pem", encoding: .utf8)
+        #expect(lines.contains("tlsPinned=\(try CertificateFingerprint.sha256(pem: pem))"), "\(run.stdout)")
+    }
+
+    @Test("a daemon of an older protocol with no runs in flight is replaced by this program's")
+    func olderDaemonReplaced() async throws {
+        let host = try TestHosts.host("hoist-b")
+        let ssh = SSHTransport(host: host)
+        let port = try Self.freePort(on: "127.0.0.1")
+        // A stand-in for a daemon of an older Hoist: it answers health with protocol 0.
+        let fake = #"""
+            import http.server, json, os, sys
+            class Health(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = json.dumps({"status": "ok", "protocolVersion": 0, "pid": os.getpid(), "version": "0.0-old", "home": os.getcwd(), "startedAt": 0}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                def log_message(self, *args):
+                    pass
+            http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+            """#
+        try await ClusterControl(cluster: Cluster("older", hosts: [host])).down()
+        try await ssh.check("""
+            mkdir -p ~/.hoist; cd ~/.hoist; cat > old-daemon.py
+            test -s daemon.token || echo old-token > daemon.token
+            setsid nohup python3 old-daemon.py \(port) > /dev/null 2>&1 < /dev/null &
+            echo $! > daemon.pid; echo \(port) > daemon.port; echo 'tunnel 127.0.0.1 auto' > daemon.mode
+            sleep 0.5
+            """, stdin: Data(fake.utf8))
+        let oldPid = try #require(Int32(try await ssh.check("cat ~/.hoist/daemon.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+
+        let cluster = Cluster("older", hosts: [host])
+        let connected = try await HostBootstrap(host: host, cluster: cluster, executable: Binaries.hoist).connect()
+        #expect(connected.started)
+        #expect(connected.health.protocolVersion == DaemonAPI.protocolVersion)
+        #expect(connected.health.pid != oldPid)
+        // Gone, or a zombie: this sandbox's PID 1 does not reap orphans.
+        #expect(try await ssh.run("kill -0 \(oldPid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(oldPid)/status").status != 0, "the old daemon still runs")
+        try await ClusterControl(cluster: cluster).down()
+    }
+
+    /// A port that can be bound on `address` now, below the ephemeral range.
+    static func freePort(on address: String) throws -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<30_000)
+            if LocalPorts.canBind(port, host: address) { return port }
+        }
+        throw HoistError(.internalError, "no free port on \(address)")
     }
 
     @Test("hoist cluster up, list, status, ssh, down and remove manage a saved cluster")

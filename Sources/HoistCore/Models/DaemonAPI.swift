@@ -44,9 +44,12 @@ public enum DaemonAPI {
         /// False when the same binary and env were already serving.
         public var changed: Bool
         public var app: AppInfo
-        public init(changed: Bool, app: AppInfo) {
+        /// What the env's setup commands printed, when this deploy ran them (once per env version).
+        public var setupOutput: String?
+        public init(changed: Bool, app: AppInfo, setupOutput: String? = nil) {
             self.changed = changed
             self.app = app
+            self.setupOutput = setupOutput
         }
     }
 

@@ -70,7 +70,7 @@ actor AppManager {
 
         let executable = try store.ensureBlob(sha256: request.sha256, from: request.executablePath)
         let workingDirectory = try prepareWorkingDirectory(app: app, env: request.env)
-        try await runSetup(app: app, env: request.env, secrets: secrets, workingDirectory: workingDirectory)
+        let setupOutput = try await runSetup(app: app, env: request.env, secrets: secrets, workingDirectory: workingDirectory)
 
         let pool = makePool(app: app, sha256: request.sha256, executable: executable, env: request.env, secrets: secrets, workingDirectory: workingDirectory)
         let logStart = logSize(app)
@@ -105,7 +105,7 @@ actor AppManager {
         if let previous {
             Task { await previous.pool.drainAndStop() }
         }
-        return DaemonAPI.DeployResponse(changed: true, app: info(entry))
+        return DaemonAPI.DeployResponse(changed: true, app: info(entry), setupOutput: setupOutput)
     }
 
     /// Stops an app's workers and forgets it.
@@ -174,22 +174,24 @@ actor AppManager {
     }
 
     /// Checks system packages and runs the env's setup commands once per version of the env.
-    private func runSetup(app: String, env: Env, secrets: [String: String], workingDirectory: String) async throws {
+    /// Returns what the commands printed when they ran (`nil` when they had run before).
+    private func runSetup(app: String, env: Env, secrets: [String: String], workingDirectory: String) async throws -> String? {
         if !env.systemPackages.isEmpty {
             let missing = env.systemPackages.filter { !Self.isDebianPackageInstalled($0) }
             if !missing.isEmpty {
                 throw HoistError(.deployFailed, "Env '\(env.name)' needs system packages that are not installed on this machine: \(missing.joined(separator: ", ")); install them with `sudo apt-get install -y \(missing.joined(separator: " "))`")
             }
         }
-        guard !env.setup.isEmpty else { return }
+        guard !env.setup.isEmpty else { return nil }
         var hasher = SHA256()
         hasher.update(data: (try? JSONEncoder().encode([env.setup, [workingDirectory]])) ?? Data())
         let marker = home.appDirectory(app) + "/setup-" + hasher.finalize().map { String(format: "%02x", $0) }.joined().prefix(16) + ".done"
-        if FileManager.default.fileExists(atPath: marker) { return }
+        if FileManager.default.fileExists(atPath: marker) { return nil }
         try FileManager.default.createDirectory(atPath: home.appDirectory(app), withIntermediateDirectories: true)
         var environment = ProcessInfo.processInfo.environment
         environment.merge(env.environment) { _, new in new }
         environment.merge(secrets) { _, new in new }
+        let setupStart = logSize(app)
         for command in env.setup {
             let logStart = logSize(app)
             appendToLog(app, "hoist: setup for env '\(env.name)': \(command)")
@@ -199,6 +201,7 @@ actor AppManager {
             }
         }
         _ = FileManager.default.createFile(atPath: marker, contents: Data())
+        return logTail(app, from: setupStart)
     }
 
     private static func runShell(_ command: String, environment: [String: String], workingDirectory: String, logPath: String) async throws -> Int32 {

@@ -2,6 +2,7 @@ import Foundation
 import Hoist
 import HoistClient
 import HoistSSH
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -195,6 +196,9 @@ struct TestApp: HoistApp {
         if CommandLine.arguments.dropFirst().first == "cluster-pair" {
             return try await runClusterPair()
         }
+        if CommandLine.arguments.dropFirst().first == "cluster-modes" {
+            return try await runClusterModes()
+        }
         if CommandLine.arguments.dropFirst().first == "cluster-build" {
             return try await runClusterBuild()
         }
@@ -385,7 +389,7 @@ struct TestApp: HoistApp {
                 print("missingPackage=\(error.code),\(error.message.contains("hoist-absent-package") && error.message.contains("sudo"))")
             }
             print("stillServing=\(try await remoteAdd(2, 2))")
-            let env = Env(name: "remote", environment: ["MODE": "remote"], secrets: ["HOIST_TEST_SECRET"])
+            let env = Env(name: "remote", setup: ["echo preparing $MODE"], environment: ["MODE": "remote"], secrets: ["HOIST_TEST_SECRET"])
             let withEnv = try await whoami.to(.cluster(cluster), env: env)()
             print("clusterEnv=\(withEnv.mode ?? "-"),\(withEnv.secretLength ?? -1),\(withEnv.directory.hasPrefix("/home/"))")
 
@@ -404,6 +408,52 @@ struct TestApp: HoistApp {
             print("clusterDown=ok")
         } catch {
             try? await cluster.down()
+            throw error
+        }
+    }
+
+    /// The daemon on the host's address: plain HTTP with a token (`.none`) on hoist-a, HTTPS with
+    /// a pinned certificate (`.tls`) on hoist-b.
+    static func runClusterModes() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let config = environment["HOIST_TEST_SSH_CONFIG"]
+        let a = SSHHost("hoist-a", configFile: config)
+        let b = SSHHost("hoist-b", configFile: config)
+        let open = Cluster("open", hosts: [a], connection: .none, daemonPort: Int(environment["HOIST_TEST_NONE_PORT"] ?? "") ?? 24001)
+        let sealed = Cluster("sealed", hosts: [b], connection: .tls, daemonPort: Int(environment["HOIST_TEST_TLS_PORT"] ?? "") ?? 24002)
+        do {
+            let plain = try await add.to(.cluster(open))
+            print("noneCall=\(try await plain(40, 2))")
+            print("noneEndpoint=\(plain.endpoint)")
+            let base = "http://\(plain.endpoint.host!):\(plain.endpoint.port!)"
+            for (label, token) in [("Wrong", "not-the-token"), ("Missing", nil)] as [(String, String?)] {
+                do {
+                    _ = try await DaemonClient(baseURL: base, token: token).call(app: "testapp", function: "add", body: ByteBuffer(string: "[1,2]"))
+                    print("none\(label)Token=answered")
+                } catch let error as HoistError {
+                    print("none\(label)Token=\(error.code)")
+                }
+            }
+
+            let secure = try await add.to(.cluster(sealed))
+            print("tlsCall=\(try await secure(40, 2))")
+            print("tlsEndpoint=\(secure.endpoint)")
+            print("tlsPinned=\(try Cluster.named("sealed").pinnedCertificates[b.description] ?? "none")")
+            // A pin that does not match the host's certificate stops the connection.
+            var tampered = try Cluster.named("sealed")
+            tampered.pinnedCertificates[b.description] = String(repeating: "0", count: 64)
+            do {
+                _ = try await add.to(.cluster(tampered))
+                print("tlsBadPin=connected")
+            } catch let error as HoistError {
+                print("tlsBadPin=\(error.code)")
+            }
+            try await open.down()
+            try await sealed.down()
+            print("modesDown=ok")
+        } catch {
+            try? await open.down()
+            try? await sealed.down()
             throw error
         }
     }

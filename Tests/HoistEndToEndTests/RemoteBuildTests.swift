@@ -1,0 +1,33 @@
+import Foundation
+import HoistCore
+import Testing
+
+/// The remote-build path builds this package on the host from scratch, which takes minutes:
+/// `scripts/test` runs this suite on its own after the others, so that the build does not
+/// compete with their timing. It uses its own host (hoist-builder), so it can also run alongside.
+@Suite("Building on the host", .serialized)
+struct RemoteBuildTests {
+    @Test("a host that is asked to build gets the package synced, builds it, and serves what it built")
+    func buildOnHost() async throws {
+        let config = TestHosts.directory + "/ssh_config"
+        _ = try TestHosts.host("hoist-builder")
+        let daemon = try TestDaemon()  // for its home only
+        defer { daemon.shutdown() }
+        let run = try Command.run(Binaries.testApp, ["cluster-build"], environment: daemon.environment.merging([
+            "HOIST_TEST_SSH_CONFIG": config, "HOIST_TEST_SSH_HOST": "hoist-builder",
+        ]) { _, new in new })
+        #expect(run.status == 0, "\(run.stderr.suffix(3000))")
+        let lines = Set(run.stdout.split(separator: "\n").map(String.init))
+        for line in ["builtAdd=42", "builtThere=true", "syncLimit=true", "builtDown=ok"] {
+            #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
+        }
+        // What was synced is reported, and the build's output streamed back as it ran.
+        #expect(run.stderr.contains("hoist: syncing ") && run.stderr.contains(" files, "), "\(run.stderr.prefix(2000))")
+        #expect(run.stderr.contains("[hoist-builder build] ") && run.stderr.contains("Compiling"), "\(run.stderr.prefix(2000))")
+        // Never the build directory, and only what git would commit.
+        let synced = "/home/hoist-builder/.hoist/src/" + URL(fileURLWithPath: Binaries.packageRoot).lastPathComponent
+        #expect(FileManager.default.fileExists(atPath: synced + "/Package.swift"))
+        #expect(!FileManager.default.fileExists(atPath: synced + "/.build-testbed"))
+        #expect(!FileManager.default.fileExists(atPath: synced + "/.git"))
+    }
+}
