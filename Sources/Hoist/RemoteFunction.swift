@@ -155,13 +155,7 @@ extension RemoteTarget {
     static func deploy(function name: String, to system: System, env: Env) async throws -> RemoteTarget {
         let app = try HoistRuntime.app(for: name)
         try env.validate()
-        var secretValues: [String: String] = [:]
-        for secret in env.secrets {
-            guard let value = ProcessInfo.processInfo.environment[secret] else {
-                throw HoistError(.invalidConfiguration, "Env '\(env.name)' needs secret \(secret), which is not set in this process's environment; export it before running")
-            }
-            secretValues[secret] = value
-        }
+        let secretValues = try env.secretValues()
         let daemons = try await system.connect()
         let executable = ProcessSupport.executablePath
         var path: String? = executable

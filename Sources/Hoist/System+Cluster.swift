@@ -1,4 +1,5 @@
 import HoistCluster
+import HoistCore
 
 extension System {
     /// A ``Cluster`` of SSH hosts: the app is deployed to every host that answers, and calls
@@ -12,14 +13,20 @@ extension System {
     }
 }
 
-extension Cluster {
-    /// Stops the daemons on the cluster's hosts (by their pid files), optionally deleting the
-    /// apps installed there, and closes the SSH connections.
+extension Function {
+    /// Deploys the app to every host of `cluster`; the same as `to(.cluster(cluster), env:)`.
     ///
     /// ```swift
-    /// try await cluster.down(deleteApps: true)
+    /// let remote = try await summer.to(cluster, env: Env(replicas: 2))
     /// ```
-    public func down(deleteApps: Bool = false) async throws {
-        try await ClusterControl(cluster: self).down(deleteApps: deleteApps)
+    public func to(_ cluster: Cluster, env: Env = .default) async throws -> RemoteFunction<repeat each Arg, Result> {
+        try await to(.cluster(cluster), env: env)
+    }
+}
+
+extension StreamingFunction {
+    /// Deploys the app to every host of `cluster`; the same as `to(.cluster(cluster), env:)`.
+    public func to(_ cluster: Cluster, env: Env = .default) async throws -> RemoteStreamingFunction<repeat each Arg, Element> {
+        try await to(.cluster(cluster), env: env)
     }
 }

@@ -97,3 +97,15 @@ public struct ClusterControl: Sendable {
         }
     }
 }
+
+extension Cluster {
+    /// Stops the daemons on the cluster's hosts (by their pid files), optionally deleting the
+    /// apps installed there, and closes the SSH connections.
+    ///
+    /// ```swift
+    /// try await cluster.down(deleteApps: true)
+    /// ```
+    public func down(deleteApps: Bool = false) async throws {
+        try await ClusterControl(cluster: self).down(deleteApps: deleteApps)
+    }
+}

@@ -35,10 +35,13 @@ public struct ClusterSession: Sendable {
             .split(separator: "\n").map(String.init)
         guard !missing.isEmpty else { return }
         let names = missing.joined(separator: " ")
-        guard try await ssh.run("sudo -n true").status == 0 else {
+        // Asks for exactly what is needed: a host may allow apt-get and nothing else.
+        guard try await ssh.run("sudo -n apt-get --version > /dev/null 2>&1").status == 0 else {
             throw HoistError(.deployFailed, "\(host) lacks the system packages \(names), and its login user cannot sudo without a password to install them; install them there (`sudo apt-get install -y \(names)`) or allow passwordless sudo for apt-get")
         }
-        let install = "sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \(names) || { sudo -n apt-get update -q && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \(names); }"
+        // Plain `sudo apt-get` (no `env …` in front): a host may allow apt-get and nothing else.
+        // Without a terminal, debconf falls back to its non-interactive frontend by itself.
+        let install = "sudo -n apt-get install -y -q \(names) < /dev/null || { sudo -n apt-get update -q && sudo -n apt-get install -y -q \(names) < /dev/null; }"
         let output = try await ssh.run(install)
         for line in (output.stdout + output.stderr).split(separator: "\n") {
             FileHandle.standardError.write(Data("[\(host) apt] \(line)\n".utf8))

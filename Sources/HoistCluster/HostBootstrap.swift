@@ -42,6 +42,8 @@ public struct HostBootstrap: Sendable {
         public var swift: String?
         /// How the running daemon was started (`daemon.mode`: connection and address).
         public var daemonMode: String?
+        /// `uname -s`: Hoist's daemon runs on Linux.
+        public var os: String
         public var hoistHome: String { home + "/.hoist" }
     }
 
@@ -126,10 +128,11 @@ public struct HostBootstrap: Sendable {
             fi
             echo "$sw"
             cat "$HOME/.hoist/daemon.mode" 2>/dev/null || echo
+            uname -s
             """#
         let text = try await ssh.check(script)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.count >= 7 else {
+        guard lines.count >= 8 else {
             throw SSHError(.commandFailed, host: host.description, "could not read the host's home, architecture and glibc (got: \(text))")
         }
         return Facts(
@@ -139,7 +142,8 @@ public struct HostBootstrap: Sendable {
             daemonPid: Int32(lines[3]),
             daemonPort: Int(lines[4]),
             swift: lines[5].isEmpty ? nil : lines[5],
-            daemonMode: lines[6].isEmpty ? nil : lines[6]
+            daemonMode: lines[6].isEmpty ? nil : lines[6],
+            os: lines[7]
         )
     }
 
@@ -149,6 +153,9 @@ public struct HostBootstrap: Sendable {
         uname(&local)
         let architecture = withUnsafeBytes(of: &local.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let localGlibc = Self.localGlibcVersion
+        if facts.os != "Linux" {
+            return "\(host) runs \(facts.os), not Linux: this binary cannot run there"
+        }
         if facts.architecture != architecture {
             return "\(host) is \(facts.architecture), this machine \(architecture): this binary cannot run there"
         }

@@ -102,7 +102,7 @@ public struct SSHTransport: Sendable {
         case let .exited(code): code
         case let .signaled(signal): 128 + signal
         }
-        if status == 255 { throw SSHError.classify(host: host, stderr: result.standardError ?? "") }
+        if status == 255 { throw SSHError.classify(host: host, stderr: result.standardError) }
         return status
     }
 
@@ -171,6 +171,6 @@ public struct SSHTransport: Sendable {
         case let .exited(code): code
         case let .signaled(signal): 128 + signal
         }
-        return Output(status: status, stdout: result.standardOutput ?? "", stderr: result.standardError ?? "")
+        return Output(status: status, stdout: result.standardOutput, stderr: result.standardError)
     }
 }

@@ -9,13 +9,7 @@ import Testing
 struct RemoteBuildTests {
     @Test("a host that is asked to build gets the package synced, builds it, and serves what it built")
     func buildOnHost() async throws {
-        let config = TestHosts.directory + "/ssh_config"
-        _ = try TestHosts.host("hoist-builder")
-        let daemon = try TestDaemon()  // for its home only
-        defer { daemon.shutdown() }
-        let run = try Command.run(Binaries.testApp, ["cluster-build"], environment: daemon.environment.merging([
-            "HOIST_TEST_SSH_CONFIG": config, "HOIST_TEST_SSH_HOST": "hoist-builder",
-        ]) { _, new in new })
+        let run = try TestHosts.scenario("cluster-build", environment: ["HOIST_TEST_SSH_HOST": "hoist-builder"])
         #expect(run.status == 0, "\(run.stderr.suffix(3000))")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
         for line in ["builtAdd=42", "builtThere=true", "syncLimit=true", "builtDown=ok"] {

@@ -19,6 +19,18 @@ enum TestHosts {
         return SSHHost(name, configFile: config)
     }
 
+    /// Runs a scenario of the test app against the test hosts, with a Hoist home of its own
+    /// (where the scenario's clusters are saved) and the hosts' ssh configuration.
+    static func scenario(_ name: String, environment: [String: String] = [:]) throws -> Command.Output {
+        _ = try host("hoist-a")  // a clear error when the test hosts are not up
+        let home = try TestDaemon()  // not started: only its home and environment are used
+        defer { home.shutdown() }
+        var merged = home.environment
+        merged["HOIST_TEST_SSH_CONFIG"] = directory + "/ssh_config"
+        merged.merge(environment) { _, new in new }
+        return try Command.run(Binaries.testApp, [name], environment: merged)
+    }
+
     /// A transport with a control directory of its own, so tests do not share master
     /// connections; its master connection is closed afterwards.
     static func withTransport<T>(_ name: String, _ body: (SSHTransport) async throws -> T) async throws -> T {
@@ -38,17 +50,10 @@ enum TestHosts {
 struct ClusterTests {
     @Test("a driver deploys its own binary to an SSH host, calls it through the tunnel, and stops the daemon")
     func driverOnOneHost() async throws {
-        let config = TestHosts.directory + "/ssh_config"
-        _ = try TestHosts.host("hoist-a")
-        let daemon = try TestDaemon()
-        defer { daemon.shutdown() }
-        let run = try Command.run(Binaries.testApp, ["cluster"], environment: daemon.environment.merging([
-            "HOIST_TEST_SSH_CONFIG": config, "HOIST_TEST_SSH_HOST": "hoist-a",
-            "HOIST_TEST_SECRET": "cluster-secret-value",
-        ]) { _, new in new })
+        let run = try TestHosts.scenario("cluster", environment: ["HOIST_TEST_SSH_HOST": "hoist-a", "HOIST_TEST_SECRET": "cluster-secret-value"])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in ["clusterAdd=42", "clusterUser=hoist-a", "[shout] shouting far", "clusterShout=FAR", "clusterMap=true", "clusterEnv=remote,20,true",
+        for line in ["clusterAdd=42", "clusterUser=hoist-a", "[shout] shouting far", "clusterShout=FAR", "clusterMap=true", "secretFromFile=11", "clusterEnv=remote,20,true",
                      "clusterPackages=hoist-a", "missingPackage=deployFailed,true", "stillServing=4", "afterTunnelDrop=3", "resent=false,started=false", "saved=true", "clusterDown=ok"] {
             #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
         }
@@ -63,13 +68,7 @@ struct ClusterTests {
 
     @Test("a map spreads over two hosts, and survives one host's daemon being killed mid-map")
     func twoHosts() async throws {
-        let config = TestHosts.directory + "/ssh_config"
-        _ = try TestHosts.host("hoist-a")
-        let daemon = try TestDaemon()
-        defer { daemon.shutdown() }
-        let run = try Command.run(Binaries.testApp, ["cluster-pair"], environment: daemon.environment.merging([
-            "HOIST_TEST_SSH_CONFIG": config,
-        ]) { _, new in new })
+        let run = try TestHosts.scenario("cluster-pair")
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
         for line in ["pairReplicas=4", "pairOrdered=true", "pairUsers=hoist-a,hoist-b", "killOrdered=true", "killUsers=hoist-a,hoist-b", "pairDown=ok"] {
@@ -85,15 +84,9 @@ struct ClusterTests {
 
     @Test("a daemon on the host's address: .none needs the token (401 otherwise), .tls pins the certificate")
     func connections() async throws {
-        let config = TestHosts.directory + "/ssh_config"
-        _ = try TestHosts.host("hoist-a")
-        let daemon = try TestDaemon()  // for its home: the saved configs and their pins
-        defer { daemon.shutdown() }
         let nonePort = try Self.freePort(on: "127.0.0.2")
         let tlsPort = try Self.freePort(on: "127.0.0.3")
-        let run = try Command.run(Binaries.testApp, ["cluster-modes"], environment: daemon.environment.merging([
-            "HOIST_TEST_SSH_CONFIG": config, "HOIST_TEST_NONE_PORT": String(nonePort), "HOIST_TEST_TLS_PORT": String(tlsPort),
-        ]) { _, new in new })
+        let run = try TestHosts.scenario("cluster-modes", environment: ["HOIST_TEST_NONE_PORT": String(nonePort), "HOIST_TEST_TLS_PORT": String(tlsPort)])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
         for line in ["noneCall=42", "noneEndpoint=http://127.0.0.2:\(nonePort)/testapp/add", "noneWrongToken=unauthorized", "noneMissingToken=unauthorized",
@@ -143,6 +136,20 @@ struct ClusterTests {
         // Gone, or a zombie: this sandbox's PID 1 does not reap orphans.
         #expect(try await ssh.run("kill -0 \(oldPid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(oldPid)/status").status != 0, "the old daemon still runs")
         try await ClusterControl(cluster: cluster).down()
+    }
+
+    @Test("a host whose user may sudo apt-get gets an Env's missing system packages installed")
+    func systemPackagesInstalled() async throws {
+        // `sl` stands for any small package the host lacks; removed again afterwards.
+        _ = try Command.run("/usr/bin/apt-get", ["remove", "-y", "-q", "sl"], environment: ["DEBIAN_FRONTEND": "noninteractive"])
+        defer { _ = try? Command.run("/usr/bin/apt-get", ["remove", "-y", "-q", "sl"], environment: ["DEBIAN_FRONTEND": "noninteractive"]) }
+        #expect(try Command.run("/usr/bin/dpkg-query", ["-W", "-f=${Status}", "sl"]).stdout.contains("install ok installed") == false)
+
+        let run = try TestHosts.scenario("cluster-apt")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("aptUser=hoist-b"), "\(run.stdout)")
+        #expect(run.stderr.contains("[hoist-b apt] "), "apt's output was not shown: \(run.stderr)")
+        #expect(try Command.run("/usr/bin/dpkg-query", ["-W", "-f=${Status}", "sl"]).stdout.contains("install ok installed"))
     }
 
     /// A port that can be bound on `address` now, below the ephemeral range.

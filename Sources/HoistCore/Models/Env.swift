@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a function needs on the system it runs on: processes, variables, secrets, a directory.
 ///
 /// ```swift
@@ -19,6 +21,9 @@ public struct Env: Codable, Sendable, Hashable {
     /// the workers as a variable of the same name. Values are never logged and are stored only
     /// in a mode-0600 file beside the deployed app.
     public var secrets: [String]
+    /// A file of `NAME=value` lines (blank lines and `#` comments ignored) that secrets are read
+    /// from when the caller's environment does not set them; keep it mode 0600.
+    public var secretsFile: String?
     /// The workers' working directory; `nil` uses the app's own directory under the Hoist home.
     public var workingDirectory: String?
     /// How many worker processes serve the app. Each runs one call at a time, so that what a
@@ -31,6 +36,7 @@ public struct Env: Codable, Sendable, Hashable {
         setup: [String] = [],
         environment: [String: String] = [:],
         secrets: [String] = [],
+        secretsFile: String? = nil,
         workingDirectory: String? = nil,
         replicas: Int = 1
     ) {
@@ -39,6 +45,7 @@ public struct Env: Codable, Sendable, Hashable {
         self.setup = setup
         self.environment = environment
         self.secrets = secrets
+        self.secretsFile = secretsFile
         self.workingDirectory = workingDirectory
         self.replicas = replicas
     }
@@ -63,6 +70,37 @@ public struct Env: Codable, Sendable, Hashable {
         if let dir = workingDirectory, !dir.hasPrefix("/") && !dir.hasPrefix("~") {
             throw HoistError(.invalidConfiguration, "Env '\(name)': workingDirectory must be an absolute path, got '\(dir)'")
         }
+    }
+
+    /// The values of ``secrets``: each from the caller's environment, else from ``secretsFile``.
+    /// Throws naming the first secret found in neither.
+    public func secretValues(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [String: String] {
+        var fromFile: [String: String] = [:]
+        if let secretsFile {
+            let path = NSString(string: secretsFile).expandingTildeInPath
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw HoistError(.invalidConfiguration, "Env '\(name)': cannot read the secrets file \(path)")
+            }
+            for line in text.split(whereSeparator: \.isNewline) {
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), let equals = trimmed.firstIndex(of: "=") else { continue }
+                let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+                var value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+                if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
+                    value = String(value.dropFirst().dropLast())
+                }
+                fromFile[key.hasPrefix("export ") ? String(key.dropFirst(7)).trimmingCharacters(in: .whitespaces) : key] = value
+            }
+        }
+        var values: [String: String] = [:]
+        for secret in secrets {
+            guard let value = environment[secret] ?? fromFile[secret] else {
+                let file = secretsFile.map { " nor in \($0)" } ?? ""
+                throw HoistError(.invalidConfiguration, "Env '\(name)' needs secret \(secret), which is not set in this process's environment\(file); export it (or add it to a secrets file) before running")
+            }
+            values[secret] = value
+        }
+        return values
     }
 
     static func isDebianPackageName(_ name: String) -> Bool {

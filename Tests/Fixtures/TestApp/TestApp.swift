@@ -196,6 +196,14 @@ struct TestApp: HoistApp {
         if CommandLine.arguments.dropFirst().first == "cluster-pair" {
             return try await runClusterPair()
         }
+        if CommandLine.arguments.dropFirst().first == "cluster-apt" {
+            let host = SSHHost("hoist-b", configFile: ProcessInfo.processInfo.environment["HOIST_TEST_SSH_CONFIG"])
+            let cluster = Cluster("apt", hosts: [host])
+            let info = try await whoami.to(.cluster(cluster), env: Env(name: "apt", systemPackages: ["sl"]))()
+            print("aptUser=\(info.user ?? "?")")
+            try await cluster.down()
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "cluster-modes" {
             return try await runClusterModes()
         }
@@ -390,6 +398,15 @@ struct TestApp: HoistApp {
             }
             print("stillServing=\(try await remoteAdd(2, 2))")
             let env = Env(name: "remote", setup: ["echo preparing $MODE"], environment: ["MODE": "remote"], secrets: ["HOIST_TEST_SECRET"])
+            // A secret may come from a file instead of the environment.
+            let secretsFile = NSTemporaryDirectory() + "hoist-secrets-\(getpid())"
+            FileManager.default.createFile(atPath: secretsFile, contents: Data("# test\nexport HOIST_TEST_SECRET='from-a-file'\n".utf8), attributes: [.posixPermissions: 0o600])
+            defer { try? FileManager.default.removeItem(atPath: secretsFile) }
+            let fromEnvironment = environment["HOIST_TEST_SECRET"]
+            unsetenv("HOIST_TEST_SECRET")
+            let filed = try await whoami.to(.cluster(cluster), env: Env(name: "filed", secrets: ["HOIST_TEST_SECRET"], secretsFile: secretsFile))()
+            print("secretFromFile=\(filed.secretLength ?? -1)")
+            if let fromEnvironment { setenv("HOIST_TEST_SECRET", fromEnvironment, 1) }
             let withEnv = try await whoami.to(.cluster(cluster), env: env)()
             print("clusterEnv=\(withEnv.mode ?? "-"),\(withEnv.secretLength ?? -1),\(withEnv.directory.hasPrefix("/home/"))")
 
@@ -491,7 +508,7 @@ struct TestApp: HoistApp {
         let config = environment["HOIST_TEST_SSH_CONFIG"]
         let pair = Cluster("pair", hosts: [SSHHost("hoist-a", configFile: config), SSHHost("hoist-b", configFile: config)])
         do {
-            let remote = try await placed.to(.cluster(pair), env: Env(replicas: 2))
+            let remote = try await placed.to(pair, env: Env(replicas: 2))
             print("pairReplicas=\(remote.replicas)")
             let inputs = (0..<200).map { ($0, 5) }
             let served = try await remote.starmap(inputs)
