@@ -99,7 +99,7 @@ struct HoistBench: HoistApp {
         print("SSH cluster (\(hosts.map(\.description).joined(separator: ", ")))")
         let first = ContinuousClock.now
         let remote = try await add.to(.cluster(one), env: Env(replicas: options.replicas)).quiet()
-        print(row("first deploy to \(hosts[0]) (connect, send binary, start daemon)", ms(ContinuousClock.now - first)))
+        print(row("first deploy to \(hosts[0]) (bootstrap)", ms(ContinuousClock.now - first)))
         for i in 0..<200 { _ = try await remote(i, 1) }
         var latencies: [Duration] = []
         for i in 0..<min(options.calls, 2000) {
