@@ -247,19 +247,10 @@ final class RemoteTarget: Sendable {
     }
 }
 
-/// Sends the cancel for a call whose caller was cancelled.
+/// Sends the cancel for a call whose caller was cancelled. A cancel that reaches the daemon
+/// before the call does is remembered there for a few seconds, so one request is enough.
 enum RemoteCancellation {
     static func cancel(_ key: String, on client: DaemonClient) async {
-        // The call may not have reached the daemon yet: try a few times, briefly.
-        for _ in 0..<20 {
-            do {
-                try await client.cancel(call: key)
-                return
-            } catch let error as HoistError where error.code == .unknownCall {
-                try? await Task.sleep(for: .milliseconds(50))
-            } catch {
-                return
-            }
-        }
+        try? await client.cancel(call: key)
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HoistCore
+import NIOConcurrencyHelpers
 
 /// SHA-256 of executables, remembered by path, size, modification time and inode so that an
 /// unchanged redeploy does not read a large binary again.
@@ -14,6 +15,8 @@ public enum ExecutableHash {
     private struct Cache: Codable {
         var entries: [String: String] = [:]
     }
+    /// What this process hashed or read from the cache file already: one `stat` per deploy.
+    private static let known = NIOLockedValueBox<[String: String]>([:])
 
     public static func sha256(of path: String, cacheFile: String? = HoistHome.current.hashCacheFile) throws -> String {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
@@ -24,6 +27,13 @@ public enum ExecutableHash {
             inode: (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
         )
         let keyString = "\(key.path)|\(key.size)|\(key.modified)|\(key.inode)"
+        if let hash = known.withLockedValue({ $0[keyString] }) { return hash }
+        let hash = try hashThroughCache(path: path, keyString: keyString, cacheFile: cacheFile)
+        known.withLockedValue { $0[keyString] = hash }
+        return hash
+    }
+
+    private static func hashThroughCache(path: String, keyString: String, cacheFile: String?) throws -> String {
         var cache = Cache()
         if let cacheFile, let data = FileManager.default.contents(atPath: cacheFile), let loaded = try? JSONDecoder().decode(Cache.self, from: data) {
             cache = loaded

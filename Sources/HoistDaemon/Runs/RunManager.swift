@@ -157,7 +157,7 @@ final class RunManager: Sendable {
     func wait(_ key: String, timeout: Double) async throws -> RunRecord {
         let task = state.withLockedValue { $0.inFlight[key] }
         guard let task else { return try record(key) }
-        return await withTaskGroup(of: RunRecord?.self) { group in
+        let finished = await withTaskGroup(of: RunRecord?.self) { group in
             group.addTask { await task.value }
             group.addTask {
                 try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
@@ -165,8 +165,10 @@ final class RunManager: Sendable {
             }
             let first = await group.next() ?? nil
             group.cancelAll()
-            return first ?? (try? self.record(key)) ?? RunRecord(key: key, app: "", function: "", status: .interrupted, argumentsDigest: "", createdAt: 0)
+            return first
         }
+        // Still running at the deadline: the record as it stands (unknownRun if it was pruned).
+        return try finished ?? record(key)
     }
 
     /// Whether the run is in flight (so that it can be cancelled); a clear error otherwise.
