@@ -83,9 +83,27 @@ public struct DaemonClient: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
+    /// The host part of ``baseURL``.
+    public var host: String { URL(string: baseURL)?.host ?? "127.0.0.1" }
+
     /// The local daemon at `HOIST_PORT` (default 32300), with the control token from `home`.
+    /// A daemon of that home that listens elsewhere (`HOIST_HOST`) or with TLS is reached where
+    /// its `daemon.url` says, with its certificate pinned.
     public static func local(port: Int = HoistEnvironment.localPort, home: HoistHome = .current) -> DaemonClient {
-        DaemonClient(baseURL: "http://127.0.0.1:\(port)", token: try? home.controlToken())
+        let token = try? home.controlToken()
+        if let text = try? String(contentsOfFile: home.daemonURLFile, encoding: .utf8),
+           let url = URL(string: text.trimmingCharacters(in: .whitespacesAndNewlines)), url.port == port, let scheme = url.scheme {
+            let base = "\(scheme)://\(url.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "127.0.0.1"):\(port)"
+            if scheme == "https" {
+                if let pem = try? String(contentsOfFile: home.tlsCertificateFile, encoding: .utf8),
+                   let client = try? DaemonClient(baseURL: base, token: token, pinnedCertificatePEM: pem) {
+                    return client
+                }
+            } else {
+                return DaemonClient(baseURL: base, token: token)
+            }
+        }
+        return DaemonClient(baseURL: "http://127.0.0.1:\(port)", token: token)
     }
 
     /// Output of a call as it arrives: which stream and the bytes.

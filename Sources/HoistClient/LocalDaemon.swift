@@ -19,15 +19,15 @@ public enum LocalDaemon {
         arguments: [String] = []
     ) async throws -> DaemonClient {
         try home.prepare()
-        let client = DaemonClient.local(port: port, home: home)
-        if ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)) {
+        var client = DaemonClient.local(port: port, home: home)
+        if ProcessSupport.isListening(host: client.host, port: port), let health = try? await client.health(timeout: .seconds(5)) {
             try check(health, client: client)
             return client
         }
         try home.prepare()
         // Two drivers starting at once must not start two daemons.
         return try await ProcessSupport.withLock(home.root + "/start.lock") {
-            if ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)) {
+            if ProcessSupport.isListening(host: client.host, port: port), let health = try? await client.health(timeout: .seconds(5)) {
                 try check(health, client: client)
                 return client
             }
@@ -38,7 +38,10 @@ public enum LocalDaemon {
             let pid = try ProcessSupport.spawnDetached(path: executable, arguments: arguments, environment: environment, logPath: home.daemonLog)
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {
-                if ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)) {
+                // The daemon may listen elsewhere or with TLS (its environment says so): its
+                // daemon.url tells, once it listens.
+                client = DaemonClient.local(port: port, home: home)
+                if ProcessSupport.isListening(host: client.host, port: port), let health = try? await client.health(timeout: .seconds(5)) {
                     try check(health, client: client)
                     return client
                 }

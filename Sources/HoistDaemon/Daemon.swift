@@ -53,6 +53,14 @@ public struct DaemonConfiguration: Sendable {
         return "\(tls ? "https" : "http")://\(address):\(port)"
     }
 
+    /// Where a client on this machine reaches the daemon: its URL, with a wildcard listen
+    /// address replaced by loopback.
+    func localURL(port: Int) -> String {
+        let host = ["0.0.0.0", "::", "*"].contains(self.host) ? "127.0.0.1" : self.host
+        let address = host.contains(":") ? "[\(host)]" : host
+        return "\(tls ? "https" : "http")://\(address):\(port)"
+    }
+
     /// `localhost`, 127.0.0.0/8 and ::1.
     public static func isLoopback(_ host: String) -> Bool {
         if host.lowercased() == "localhost" { return true }
@@ -94,10 +102,12 @@ public struct Daemon: Sendable {
         defer { close(lockFD) }
         // A port file left by a daemon that was killed would point at nothing.
         try? FileManager.default.removeItem(atPath: home.daemonPortFile)
+        try? FileManager.default.removeItem(atPath: home.daemonURLFile)
         try "\(getpid())\n".write(toFile: home.daemonPidFile, atomically: true, encoding: .utf8)
         defer {
             try? FileManager.default.removeItem(atPath: home.daemonPidFile)
             try? FileManager.default.removeItem(atPath: home.daemonPortFile)
+        try? FileManager.default.removeItem(atPath: home.daemonURLFile)
         }
         signal(SIGPIPE, SIG_IGN)
         // Before anything starts, so that a certificate problem stops the daemon at once.
@@ -129,6 +139,7 @@ public struct Daemon: Sendable {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 try? "\(port)\n".write(toFile: home.daemonPortFile, atomically: true, encoding: .utf8)
+                try? "\(configuration.localURL(port: port))\n".write(toFile: home.daemonURLFile, atomically: true, encoding: .utf8)
                 logger.info("listening", metadata: listening.merging(["url": "\(configuration.url(port: port))", "pid": "\(getpid())", "home": "\(home.root)"]) { $1 })
             },
             logger: logger

@@ -125,6 +125,11 @@ struct AuthTests {
             #expect(try await daemon.call("chatter", #"["S", 3]"#, output: lines.handler) == "3")
             #expect(lines.out == "S line 0\nS line 1\nS line 2\n")
             #expect(try await daemon.client.apps().map(\.name) == ["testapp"])
+            // The command line finds the daemon's URL (https) in its home and pins its certificate.
+            let called = try await offPool { try daemon.hoist(["call", "testapp", "add", "[20,22]", "--port", String(port)]) }
+            #expect(called.status == 0 && called.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "42", "\(called.stderr)")
+            let status = try await offPool { try daemon.hoist(["daemon", "status", "--port", String(port)]) }
+            #expect(status.status == 0 && status.stdout.contains("https://127.0.0.1:\(port)"), "\(status.stdout) \(status.stderr)")
             let concurrent = try await withThrowingTaskGroup(of: String.self) { group in
                 for i in 0..<8 { group.addTask { try await daemon.call("add", "[\(i),1]") } }
                 return try await group.reduce(into: [String]()) { $0.append($1) }

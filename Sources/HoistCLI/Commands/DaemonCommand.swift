@@ -83,7 +83,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withExitCodes {
-                guard ProcessSupport.isListening(port: options.resolvedPort), let health = try? await options.client.health(timeout: .seconds(3)) else {
+                guard ProcessSupport.isListening(host: options.client.host, port: options.resolvedPort), let health = try? await options.client.health(timeout: .seconds(3)) else {
                     throw HoistError(.daemonUnavailable, "no hoist daemon is answering at \(options.client.baseURL)")
                 }
                 let apps = try await options.client.apps()

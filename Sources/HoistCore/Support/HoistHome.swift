@@ -57,6 +57,9 @@ public struct HoistHome: Sendable, Hashable {
     /// The port the running daemon listens on, written once it listens: with `HOIST_PORT=0` the
     /// kernel picks it, so that daemons of several users on one host never collide.
     public var daemonPortFile: String { root + "/daemon.port" }
+    /// The URL a client on this machine reaches the running daemon at (`https://…` with TLS),
+    /// written with ``daemonPortFile``.
+    public var daemonURLFile: String { root + "/daemon.url" }
     public var daemonLog: String { root + "/logs/daemon.log" }
     public var logsDirectory: String { root + "/logs" }
     public var blobsDirectory: String { root + "/blobs" }
