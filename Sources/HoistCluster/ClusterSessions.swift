@@ -108,8 +108,16 @@ public final class ClusterSessions: Sendable {
             switch outcome {
             case let .success(connected):
                 let bootstrap = HostBootstrap(host: host, cluster: cluster, executable: executable, delivery: delivery)
+                let last = NIOLockedValueBox(connected)
                 members.append(.init(label: host.description, client: connected.client) {
-                    try await bootstrap.connect().client
+                    // The tunnel to a daemon that went away is closed before a new one opens.
+                    let previous = last.withLockedValue { $0 }
+                    if cluster.connection == .tunnel, let local = URL(string: previous.client.baseURL)?.port, let remote = previous.facts.daemonPort {
+                        await bootstrap.ssh.cancelForward(localPort: local, remotePort: remote)
+                    }
+                    let next = try await bootstrap.connect()
+                    last.withLockedValue { $0 = next }
+                    return next.client
                 })
                 hosts.append(host)
                 binaries[host.description] = connected.sha256

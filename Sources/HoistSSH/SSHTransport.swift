@@ -144,6 +144,12 @@ public struct SSHTransport: Sendable {
         }
     }
 
+    /// Stops a forward made by ``forward(localPort:remotePort:remoteHost:)``, freeing the local
+    /// port; nothing happens when the master connection (and with it the forward) is gone.
+    public func cancelForward(localPort: Int, remotePort: Int, remoteHost: String = "127.0.0.1") async {
+        _ = try? await Self.execute("/usr/bin/ssh", options + ["-O", "cancel", "-L", "127.0.0.1:\(localPort):\(remoteHost):\(remotePort)", host.host], stdin: nil)
+    }
+
     /// Closes the master connection (and its forwards).
     public func disconnect() async {
         _ = try? await Self.execute("/usr/bin/ssh", options + ["-O", "exit", host.host], stdin: nil)
