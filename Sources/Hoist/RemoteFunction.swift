@@ -171,6 +171,7 @@ extension RemoteTarget {
         let sha = try ExecutableHash.sha256(of: executable)
         let base = DaemonAPI.DeployRequest(sha256: sha, executablePath: path, env: env, secretValues: secretValues)
         let hostBinaries = binaries
+        let isCluster = system.isCluster
         let members = daemons.members.filter(\.up)
         // Every daemon of the system gets the app; one that cannot be reached is skipped with
         // a warning (it is set aside for calls too) as long as another one deployed.
@@ -180,7 +181,11 @@ extension RemoteTarget {
                     do {
                         var request = base
                         request.sha256 = hostBinaries[member.label] ?? sha
-                        return .success(try await member.client.deploy(app: app.name, request: request))
+                        // The env's setup output, printed as it runs: `[setup]`, or
+                        // `[host setup]` on a cluster.
+                        let printer = OutputPrinter(function: isCluster ? "\(member.label) setup" : "setup")
+                        defer { printer.flush() }
+                        return .success(try await member.client.deploy(app: app.name, request: request) { kind, bytes in printer.write(kind, bytes) })
                     } catch {
                         return .failure(error)
                     }
@@ -194,13 +199,7 @@ extension RemoteTarget {
         var unreachable: (any Error)?
         for outcome in outcomes {
             switch outcome {
-            case let .success(deployed):
-                replicas += deployed.app.replicas
-                // The env's setup ran with this deploy: its output is shown here, as a build's is.
-                if let output = deployed.setupOutput, !output.isEmpty {
-                    let label = members.count > 1 || system.isCluster ? "[\(system) setup]" : "[setup]"
-                    FileHandle.standardError.write(Data(output.split(separator: "\n").map { "\(label) \($0)\n" }.joined().utf8))
-                }
+            case let .success(deployed): replicas += deployed.app.replicas
             case let .failure(error as HoistError) where error.code == .daemonUnavailable && members.count > 1:
                 unreachable = error
                 DaemonGroup.standardErrorWarning("deploy of '\(app.name)' skipped a daemon of \(system): \(error.message)")

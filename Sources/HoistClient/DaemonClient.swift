@@ -125,8 +125,17 @@ public struct DaemonClient: Sendable {
         if let deadline { headers.append((CallTimeout.header, String(deadline))) }
         if let key { headers.append((CallKey.header, key)) }
         if let retry, retry.attempts > 1 { headers.append((RetryPolicy.header, retry.headerValue)) }
+        return try await post(pool, path: "/\(app)/\(function)", headers: headers, body: body, output: output) {
+            "the daemon at \(baseURL) ended the call to \(app)/\(function) without a result; see `hoist logs \(app)`"
+        }
+    }
+
+    /// POSTs over the call pool; with `output`, reads call-stream records (output as it comes,
+    /// then a result or failure), otherwise the plain answer.
+    private func post(_ pool: CallConnectionPool, path: String, headers: [(String, String)], body: ByteBuffer, output: OutputHandler?, noResult: () -> String) async throws -> ByteBuffer {
+        var headers = headers
         if output != nil { headers.append(("Accept", CallStream.mediaType)) }
-        let response = try await pool.send(path: "/\(app)/\(function)", headers: headers, body: body, authorization: authorization)
+        let response = try await pool.send(path: path, headers: headers, body: body, authorization: authorization)
         defer { response.finish() }
         if output == nil || response.status != .ok {
             var payload = ByteBuffer()
@@ -147,7 +156,7 @@ public struct DaemonClient: Sendable {
             }
         }
         try Task.checkCancellation()
-        throw HoistError(.badResponse, "the daemon at \(baseURL) ended the call to \(app)/\(function) without a result; see `hoist logs \(app)`")
+        throw HoistError(.badResponse, noResult())
     }
 
     /// Starts a run and returns at once with its key; `name` names it, otherwise the daemon does.
@@ -231,6 +240,22 @@ public struct DaemonClient: Sendable {
 
     public func apps() async throws -> [DaemonAPI.AppInfo] {
         try await get("/_hoist/apps", as: DaemonAPI.Listing.self).apps
+    }
+
+    /// Deploys with the env's setup output handed to `output` as the daemon runs it (as
+    /// `.stderr` chunks); the same as ``deploy(app:request:)`` otherwise.
+    public func deploy(app: String, request deploy: DaemonAPI.DeployRequest, output: @escaping OutputHandler) async throws -> DaemonAPI.DeployResponse {
+        guard let pool = callPool else {
+            throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT (https://HOST:PORT needs a pinned certificate)")
+        }
+        let answer = try await post(pool, path: "/_hoist/apps/\(app)/deploy", headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: try JSONEncoder().encode(deploy)), output: output) {
+            "the daemon at \(baseURL) ended the deploy of \(app) without an outcome; see `hoist logs \(app)`"
+        }
+        do {
+            return try JSONDecoder().decode(DaemonAPI.DeployResponse.self, from: Data(answer.readableBytesView))
+        } catch {
+            throw HoistError(.badResponse, "the daemon at \(baseURL) sent a deploy outcome that is not valid: \(error)")
+        }
     }
 
     public func deploy(app: String, request deploy: DaemonAPI.DeployRequest) async throws -> DaemonAPI.DeployResponse {

@@ -54,6 +54,9 @@ public final class DaemonGroup: Sendable {
         }
     }
 
+    /// How long a member that dropped out is reconnected in the background before it is left out.
+    public static let reconnectPatience = Duration.seconds(600)
+
     private let slots: [Slot]
     /// A single member with nothing to reconnect: calls go straight to it (the local daemon).
     private let direct: DaemonClient?
@@ -159,12 +162,18 @@ public final class DaemonGroup: Sendable {
         guard slot.reconnect != nil, slots.count > 1 else { return }
         Task { [self] in
             var pause = Duration.milliseconds(500)
+            let giveUp = ContinuousClock.now + Self.reconnectPatience
             while true {
                 do {
                     try await recover(slot)
                     warn("\(slot.label) is back")
                     return
                 } catch {
+                    guard ContinuousClock.now < giveUp else {
+                        // Calls still try it (inline) should every other member fail too.
+                        warn("\(slot.label) did not come back within \(Self.reconnectPatience) (\(Self.describe(error))); it stays out of rotation")
+                        return
+                    }
                     try? await Task.sleep(for: pause)
                     pause = min(pause * 2, .seconds(30))
                 }

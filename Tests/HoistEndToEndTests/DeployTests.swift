@@ -1,6 +1,7 @@
 import Foundation
 import HoistClient
 import HoistCore
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -36,6 +37,30 @@ extension TestDaemon {
 
 @Suite("Deploys, redeploys and crashes", .serialized)
 struct DeployTests {
+    @Test("an env's setup output reaches the deploying caller while the setup still runs, once per env version")
+    func setupOutputStreams() async throws {
+        try await withDaemon { daemon in
+            // The setup waits for a file that the caller creates only when it has seen the
+            // setup's first line: it finishes only if that line arrived while it ran.
+            let flag = daemon.home.root + "/setup-seen"
+            let env = Env(name: "staged", setup: ["echo ready; i=0; while [ $i -lt 100 ]; do [ -f \(flag) ] && echo done && exit 0; sleep 0.1; i=$((i+1)); done; exit 1"])
+            let request = DaemonAPI.DeployRequest(sha256: try ExecutableHash.computeSHA256(of: Binaries.testApp), executablePath: Binaries.testApp, env: env, secretValues: [:])
+            let seen = NIOLockedValueBox("")
+            let response = try await daemon.client.deploy(app: "testapp", request: request) { kind, bytes in
+                let text = seen.withLockedValue { $0 += String(buffer: bytes); return $0 }
+                #expect(kind == .stderr)
+                if text.contains("ready\n") { FileManager.default.createFile(atPath: flag, contents: nil) }
+            }
+            #expect(response.changed)
+            #expect(seen.withLockedValue { $0 }.contains("ready\ndone\n"), "\(seen.withLockedValue { $0 })")
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+            // The same env again: setup does not run, nothing is printed.
+            let quiet = NIOLockedValueBox(0)
+            _ = try await daemon.client.deploy(app: "testapp", request: request) { _, _ in quiet.withLockedValue { $0 += 1 } }
+            #expect(quiet.withLockedValue { $0 } == 0)
+        }
+    }
+
     @Test("redeploying the same binary and env changes nothing")
     func unchangedRedeploy() async throws {
         try await withDaemon { daemon in

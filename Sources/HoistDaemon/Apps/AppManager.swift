@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOCore
 import HoistCore
 import Logging
 import NIOConcurrencyHelpers
@@ -50,7 +51,10 @@ actor AppManager {
     /// Installs and starts a version of an app. The same binary, env and secrets again is a
     /// no-op; anything else starts new workers, switches to them once all are ready, and drains
     /// the old ones. If the new workers fail to start, the old version keeps serving.
-    func deploy(app: String, request: DaemonAPI.DeployRequest) async throws -> DaemonAPI.DeployResponse {
+    /// Setup output as it is printed, for a deploying caller that asked to see it.
+    typealias SetupOutput = @Sendable (ByteBuffer) -> Void
+
+    func deploy(app: String, request: DaemonAPI.DeployRequest, setupOutput output: SetupOutput? = nil) async throws -> DaemonAPI.DeployResponse {
         if let problem = FunctionTable.problem(withName: app) {
             throw HoistError(.invalidName, "app name '\(app)': \(problem)")
         }
@@ -70,7 +74,7 @@ actor AppManager {
 
         let executable = try store.ensureBlob(sha256: request.sha256, from: request.executablePath)
         let workingDirectory = try prepareWorkingDirectory(app: app, env: request.env)
-        let setupOutput = try await runSetup(app: app, env: request.env, secrets: secrets, workingDirectory: workingDirectory)
+        let setupOutput = try await runSetup(app: app, env: request.env, secrets: secrets, workingDirectory: workingDirectory, output: output)
 
         let pool = makePool(app: app, sha256: request.sha256, executable: executable, env: request.env, secrets: secrets, workingDirectory: workingDirectory)
         let logStart = logSize(app)
@@ -175,7 +179,7 @@ actor AppManager {
 
     /// Checks system packages and runs the env's setup commands once per version of the env.
     /// Returns what the commands printed when they ran (`nil` when they had run before).
-    private func runSetup(app: String, env: Env, secrets: [String: String], workingDirectory: String) async throws -> String? {
+    private func runSetup(app: String, env: Env, secrets: [String: String], workingDirectory: String, output: SetupOutput?) async throws -> String? {
         if !env.systemPackages.isEmpty {
             let missing = env.systemPackages.filter { !Self.isDebianPackageInstalled($0) }
             if !missing.isEmpty {
@@ -195,7 +199,8 @@ actor AppManager {
         for command in env.setup {
             let logStart = logSize(app)
             appendToLog(app, "hoist: setup for env '\(env.name)': \(command)")
-            let status = try await Self.runShell(command, environment: environment, workingDirectory: workingDirectory, logPath: home.appLog(app))
+            output?(ByteBuffer(string: "$ \(command)\n"))
+            let status = try await Self.runShell(command, environment: environment, workingDirectory: workingDirectory, logPath: home.appLog(app), output: output)
             if status != 0 {
                 throw HoistError(.deployFailed, "setup command `\(command)` of env '\(env.name)' exited with status \(status)\n--- output ---\n\(logTail(app, from: logStart))")
             }
@@ -204,7 +209,9 @@ actor AppManager {
         return logTail(app, from: setupStart)
     }
 
-    private static func runShell(_ command: String, environment: [String: String], workingDirectory: String, logPath: String) async throws -> Int32 {
+    /// Runs a setup command with its output appended to the app's log and, when asked, handed
+    /// to `output` as it comes.
+    private static func runShell(_ command: String, environment: [String: String], workingDirectory: String, logPath: String, output: SetupOutput?) async throws -> Int32 {
         let fd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         let log = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         let process = Process()
@@ -213,12 +220,34 @@ actor AppManager {
         process.environment = environment
         process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)
         process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        return try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
+        guard let output else {
+            process.standardOutput = log
+            process.standardError = log
+            return try await withCheckedThrowingContinuation { continuation in
+                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+                do { try process.run() } catch { continuation.resume(throwing: error) }
+            }
         }
+        // Through a pipe, copied to the log and to the caller until the command closes it.
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        try? pipe.fileHandleForWriting.close()
+        let reader = pipe.fileHandleForReading
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                // `availableData` returns what the pipe holds now (read(upToCount:) would wait
+                // for the whole count), and an empty Data at the end.
+                while case let chunk = reader.availableData, !chunk.isEmpty {
+                    log.write(chunk)
+                    output(ByteBuffer(bytes: chunk))
+                }
+                done.resume()
+            }
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     private static func isDebianPackageInstalled(_ name: String) -> Bool {

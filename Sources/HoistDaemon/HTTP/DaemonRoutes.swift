@@ -42,11 +42,42 @@ struct DaemonRoutes: Sendable {
             } catch {
                 return failure(CallFailure(HoistError(.badArguments, "the deploy request is not valid: \(ArgumentCodec.describe(error))")))
             }
-            do {
-                return try json(try await manager.deploy(app: app, request: deploy))
-            } catch {
-                return failure(error)
+            guard request.headers[.accept]?.contains(CallStream.mediaType) ?? false else {
+                do {
+                    return try json(try await manager.deploy(app: app, request: deploy))
+                } catch {
+                    return failure(error)
+                }
             }
+            // Hoist's own clients get the setup's output as it is printed (stderr records),
+            // then the deploy's outcome as a result or failure record.
+            return Response(
+                status: .ok,
+                headers: [.contentType: CallStream.mediaType],
+                body: ResponseBody { writer in
+                    let (records, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+                    let task = Task {
+                        var last = ByteBuffer()
+                        do {
+                            let response = try await manager.deploy(app: app, request: deploy) { bytes in
+                                var record = ByteBuffer()
+                                CallStream.write(.stderr, bytes, into: &record)
+                                continuation.yield(record)
+                            }
+                            CallStream.write(.result, ByteBuffer(bytes: try JSONEncoder().encode(response)), into: &last)
+                        } catch {
+                            CallStream.write(.failure, ByteBuffer(bytes: (try? JSONEncoder().encode(Self.callFailure(error))) ?? Data()), into: &last)
+                        }
+                        continuation.yield(last)
+                        continuation.finish()
+                    }
+                    for await record in records {
+                        try await writer.write(record)
+                    }
+                    _ = await task.result
+                    try await writer.finish(nil)
+                }
+            )
         }
         router.delete("/_hoist/apps/:app") { request, context in
             if let denied = checkToken(request) { return denied }
