@@ -10,7 +10,7 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 
 /// `hoist-bench`: Hoist's speed figures on this machine, in a release build:
 ///
-///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N] [--compare ray]
+///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N] [--compare ray,runhouse]
 ///                                      [--cluster HOST[,HOST…] [--ssh-config FILE]]
 ///
 /// It starts a daemon of its own (a private home and port), deploys itself, measures, and
@@ -75,10 +75,17 @@ struct HoistBench: HoistApp {
             let figures = try Peer.run(peer, options: options)
             print("")
             print("\(figures.peer), same machine, same measurements (ratio: how many times Hoist is faster)")
-            print(row("call latency, 1 caller, p50", String(format: "%.3f ms   x%.1f", figures.p50_ms, figures.p50_ms / (toSeconds(p50) * 1000))))
-            print(row("call latency, 1 caller, p99", String(format: "%.3f ms   x%.1f", figures.p99_ms, figures.p99_ms / (toSeconds(p99) * 1000))))
+            // A slow peer may measure fewer calls or map fewer inputs than asked: say so, and compare
+            // the map per input.
+            let peerCalls = figures.calls ?? options.calls
+            let peerInputs = figures.map_inputs ?? options.mapInputs
+            let over = peerCalls == options.calls ? "" : " (over \(peerCalls) calls)"
+            print(row("call latency, 1 caller, p50" + over, String(format: "%.3f ms   x%.1f", figures.p50_ms, figures.p50_ms / (toSeconds(p50) * 1000))))
+            print(row("call latency, 1 caller, p99" + over, String(format: "%.3f ms   x%.1f", figures.p99_ms, figures.p99_ms / (toSeconds(p99) * 1000))))
             print(row("calls per second, \(options.callers) callers", String(format: "%.0f   x%.1f", figures.calls_per_second, throughput / figures.calls_per_second)))
-            print(row("map over \(options.mapInputs) inputs", String(format: "%.3f ms   x%.1f", figures.map_seconds * 1000, figures.map_seconds / toSeconds(mapTime))))
+            let perInput = (figures.map_seconds / Double(peerInputs)) / (toSeconds(mapTime) / Double(options.mapInputs))
+            let mapLabel = "map over \(peerInputs) inputs" + (peerInputs == options.mapInputs ? "" : " (ratio per input)")
+            print(row(mapLabel, String(format: "%.3f ms   x%.1f  (%.0f calls/s)", figures.map_seconds * 1000, perInput, Double(peerInputs) / figures.map_seconds)))
         }
     }
 
@@ -186,7 +193,7 @@ struct Options {
             case "--cluster": clusterHosts += value.map { $0.split(separator: ",").map(String.init) } ?? []
             case "--ssh-config": sshConfig = value
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray --cluster HOST[,HOST…] --ssh-config FILE\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE\n".utf8))
                 exit(64)
             }
         }
@@ -200,6 +207,9 @@ struct Peer: Decodable {
     var p99_ms: Double
     var calls_per_second: Double
     var map_seconds: Double
+    /// What the peer measured, when it capped `--calls` or `--map`.
+    var calls: Int?
+    var map_inputs: Int?
 
     static func run(_ name: String, options: Options) throws -> Peer {
         // The script sits in the package this benchmark was built from.
