@@ -13,7 +13,6 @@ over HTTP as a Runhouse client calls a cluster. The code is on the same machine,
 Runhouse is slower per call than the others, so the latency and map counts are capped (the JSON
 says what was used: "calls", "map_inputs").
 """
-import argparse
 import json
 import os
 import shutil
@@ -22,8 +21,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+import measure
 
 LATENCY_CALLS_CAP = 1000
 MAP_INPUTS_CAP = 10000
@@ -124,12 +124,7 @@ class LocalDaemon:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=5000)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--callers", type=int, default=32)
-    parser.add_argument("--map", type=int, default=10000)
-    args = parser.parse_args()
+    args = measure.options()
     calls = min(args.calls, LATENCY_CALLS_CAP)
     map_inputs = min(args.map, MAP_INPUTS_CAP)
 
@@ -146,49 +141,15 @@ def main() -> None:
                              server_port=daemon.server_port, load_from_den=False)
         remote = rh.function(add).to(cluster, sync_local=False)
 
-        # stream_logs=False: by default each call also opens a log stream, which adds up to 0.5 s.
-        for i in range(200):
-            remote(i, 1, stream_logs=False)
-
-        latencies = []
-        for i in range(calls):
-            start = time.perf_counter()
-            assert remote(i, 1, stream_logs=False) == i + 1
-            latencies.append(time.perf_counter() - start)
-        latencies.sort()
-
-        # 32 callers, each waiting for its own call before the next, as in hoist-bench.
-        deadline = time.perf_counter() + args.seconds
-        counts = [0] * args.callers
-
-        def caller(index: int) -> None:
-            while time.perf_counter() < deadline:
-                remote(index, counts[index], stream_logs=False)
-                counts[index] += 1
-
-        start = time.perf_counter()
-        threads = [threading.Thread(target=caller, args=(i,)) for i in range(args.callers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        throughput = sum(counts) / (time.perf_counter() - start)
-
-        # Function.map: one request; the daemon fans the inputs out as Ray tasks.
-        start = time.perf_counter()
-        results = remote.map(list(range(map_inputs)), [1] * map_inputs, stream_logs=False)
-        map_seconds = time.perf_counter() - start
-        assert len(results) == map_inputs and results[-1] == map_inputs
-
-        print(json.dumps({
-            "peer": "runhouse " + rh.__version__,
-            "p50_ms": latencies[len(latencies) // 2] * 1000,
-            "p99_ms": latencies[len(latencies) * 99 // 100] * 1000,
-            "calls_per_second": throughput,
-            "map_seconds": map_seconds,
-            "calls": calls,
-            "map_inputs": map_inputs,
-        }))
+        figures = measure.measure(
+            "runhouse " + rh.__version__,
+            # stream_logs=False: by default each call also opens a log stream, up to 0.5 s more.
+            call=lambda a, b: remote(a, b, stream_logs=False),
+            # Function.map: one request; the daemon fans the inputs out as Ray tasks.
+            map_all=lambda inputs: remote.map(inputs, [1] * len(inputs), stream_logs=False),
+            calls=calls, seconds=args.seconds, callers=args.callers, map_inputs=map_inputs, warm_up=200,
+        )
+        print(json.dumps(figures))
     except BaseException:
         daemon.failed = True
         raise
