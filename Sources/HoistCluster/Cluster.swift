@@ -18,10 +18,15 @@ import HoistSSH
 /// connected is saved under `~/.hoist/clusters/<name>.json` and can be loaded with
 /// ``named(_:)`` or managed with `hoist cluster status|ssh|down <name>`.
 public struct Cluster: Codable, Sendable, Hashable {
+    /// The cluster's name: its saved config is `~/.hoist/clusters/<name>.json`.
     public var name: String
+    /// The hosts, as `ssh` reaches them.
     public var hosts: [SSHHost]
+    /// How calls reach the hosts' daemons (default ``Connection/tunnel``).
     public var connection: Connection
+    /// How the app's code gets to a host (default ``CodeDelivery/automatic``).
     public var code: CodeDelivery
+    /// How a host builds the package when it builds.
     public var build: BuildOptions
     /// The daemons' port. `nil`: the kernel picks one on each host for ``Connection/tunnel``
     /// (so that several users of one host never collide); 32300 for the other connections.
@@ -30,6 +35,11 @@ public struct Cluster: Codable, Sendable, Hashable {
     /// ``SSHHost/description``: recorded on first connect, checked after.
     public var pinnedCertificates: [String: String]
 
+    /// A cluster of `hosts`, each with its own SSH settings.
+    ///
+    /// ```swift
+    /// let cluster = Cluster("lab", hosts: [SSHHost("gpu-1"), SSHHost("10.0.0.7", user: "ubuntu", identityFile: "~/.ssh/lab")])
+    /// ```
     public init(_ name: String, hosts: [SSHHost], connection: Connection = .tunnel, daemonPort: Int? = nil, code: CodeDelivery = .automatic, build: BuildOptions = .init()) {
         self.name = name
         self.hosts = hosts

@@ -9,6 +9,11 @@ import NIOCore
 public struct ClusterControl: Sendable {
     public let cluster: Cluster
 
+    /// Operations on `cluster`.
+    ///
+    /// ```swift
+    /// let statuses = await ClusterControl(cluster: try Cluster.named("gpu-box")).status()
+    /// ```
     public init(cluster: Cluster) {
         self.cluster = cluster
     }

@@ -54,6 +54,7 @@ public struct ClusterSession: Sendable {
 
 /// The clusters this process is connected to, one session per cluster for its whole life.
 public final class ClusterSessions: Sendable {
+    /// The sessions of this process.
     public static let shared = ClusterSessions()
     private let sessions = NIOLockedValueBox<[Cluster: Task<ClusterSession, any Error>]>([:])
 

@@ -18,6 +18,7 @@ public struct ClusterStore: Sendable {
             && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0) }
     }
 
+    /// Writes the cluster's config atomically, mode 0600.
     public func save(_ cluster: Cluster) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
@@ -33,6 +34,7 @@ public struct ClusterStore: Sendable {
         }
     }
 
+    /// The saved cluster called `name`; a clear error naming the saved ones when there is none.
     public func load(_ name: String) throws -> Cluster {
         guard Self.isValidName(name) else {
             throw HoistError(.invalidConfiguration, "cluster name '\(name)' is not valid: use letters, digits, '-', '_' and '.'")
@@ -48,6 +50,7 @@ public struct ClusterStore: Sendable {
         }
     }
 
+    /// Every saved cluster, by name.
     public func all() throws -> [Cluster] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { file in
