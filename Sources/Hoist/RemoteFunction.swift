@@ -156,17 +156,20 @@ extension RemoteTarget {
         let app = try HoistRuntime.app(for: name)
         try env.validate()
         let secretValues = try env.secretValues()
-        let daemons = try await system.connect()
         let executable = ProcessSupport.executablePath
         var path: String? = executable
         var binaries: [String: String] = [:]
+        let daemons: DaemonGroup
         if case let .cluster(cluster) = system.kind {
             let session = try await ClusterSessions.shared.session(for: cluster)
+            daemons = session.group
             try await session.ensureSystemPackages(env.systemPackages)
             // A cluster's daemons read the binary the bootstrap sent (or the host built) from
             // their own blob stores.
             path = nil
             binaries = session.binaries
+        } else {
+            daemons = try await system.connect()
         }
         let sha = try ExecutableHash.sha256(of: executable)
         let base = DaemonAPI.DeployRequest(sha256: sha, executablePath: path, env: env, secretValues: secretValues)

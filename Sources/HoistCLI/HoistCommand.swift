@@ -61,3 +61,10 @@ extension HoistCommand {
         await main()
     }
 }
+
+/// A value as the CLI's `--json` options print it: indented, keys sorted.
+func prettyJSON(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

@@ -118,30 +118,24 @@ public struct DaemonClient: Sendable {
     /// `nil` uses the function's default.
     /// `key` names the call so that ``cancel(call:)`` can stop it (``CallKey``).
     public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, retry: RetryPolicy? = nil, output: OutputHandler? = nil) async throws -> ByteBuffer {
-        guard let pool = callPool else {
-            throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT (https://HOST:PORT needs a pinned certificate)")
-        }
         var headers = [("Content-Type", "application/json")]
         if let deadline { headers.append((CallTimeout.header, String(deadline))) }
         if let key { headers.append((CallKey.header, key)) }
         if let retry, retry.attempts > 1 { headers.append((RetryPolicy.header, retry.headerValue)) }
-        return try await post(pool, path: "/\(app)/\(function)", headers: headers, body: body, output: output) {
+        return try await post(path: "/\(app)/\(function)", headers: headers, body: body, output: output) {
             "the daemon at \(baseURL) ended the call to \(app)/\(function) without a result; see `hoist logs \(app)`"
         }
     }
 
     /// POSTs over the call pool; with `output`, reads call-stream records (output as it comes,
     /// then a result or failure), otherwise the plain answer.
-    private func post(_ pool: CallConnectionPool, path: String, headers: [(String, String)], body: ByteBuffer, output: OutputHandler?, noResult: () -> String) async throws -> ByteBuffer {
+    private func post(path: String, headers: [(String, String)], body: ByteBuffer, output: OutputHandler?, noResult: () -> String) async throws -> ByteBuffer {
         var headers = headers
         if output != nil { headers.append(("Accept", CallStream.mediaType)) }
-        let response = try await pool.send(path: path, headers: headers, body: body, authorization: authorization)
+        let response = try await pool().send(path: path, headers: headers, body: body, authorization: authorization)
         defer { response.finish() }
         if output == nil || response.status != .ok {
-            var payload = ByteBuffer()
-            for try await var chunk in response.body { payload.writeBuffer(&chunk) }
-            guard response.status == .ok else { throw Self.failure(status: response.status, body: payload) }
-            return payload
+            return try await Self.readAll(response, expecting: .ok)
         }
         var parser = CallStream.Parser()
         for try await chunk in response.body {
@@ -181,14 +175,24 @@ public struct DaemonClient: Sendable {
     }
 
     private func collect(path: String, headers: [(String, String)], body: ByteBuffer, expecting: HTTPResponseStatus) async throws -> ByteBuffer {
-        guard let pool = callPool else {
+        let response = try await pool().send(path: path, headers: headers, body: body, authorization: authorization)
+        defer { response.finish() }
+        return try await Self.readAll(response, expecting: expecting)
+    }
+
+    /// The pool for calls; a clear error for a daemon URL it cannot serve.
+    private func pool() throws -> CallConnectionPool {
+        guard let callPool else {
             throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT (https://HOST:PORT needs a pinned certificate)")
         }
-        let response = try await pool.send(path: path, headers: headers, body: body, authorization: authorization)
-        defer { response.finish() }
+        return callPool
+    }
+
+    /// The whole body of an answer, or the failure it carries when its status is not `expecting`.
+    private static func readAll(_ response: CallConnectionPool.Response, expecting: HTTPResponseStatus) async throws -> ByteBuffer {
         var payload = ByteBuffer()
         for try await var chunk in response.body { payload.writeBuffer(&chunk) }
-        guard response.status == expecting else { throw Self.failure(status: response.status, body: payload) }
+        guard response.status == expecting else { throw failure(status: response.status, body: payload) }
         return payload
     }
 
@@ -245,10 +249,7 @@ public struct DaemonClient: Sendable {
     /// Deploys with the env's setup output handed to `output` as the daemon runs it (as
     /// `.stderr` chunks); the same as ``deploy(app:request:)`` otherwise.
     public func deploy(app: String, request deploy: DaemonAPI.DeployRequest, output: @escaping OutputHandler) async throws -> DaemonAPI.DeployResponse {
-        guard let pool = callPool else {
-            throw HoistError(.invalidConfiguration, "the daemon URL \(baseURL) is not of the form http://HOST:PORT (https://HOST:PORT needs a pinned certificate)")
-        }
-        let answer = try await post(pool, path: "/_hoist/apps/\(app)/deploy", headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: try JSONEncoder().encode(deploy)), output: output) {
+        let answer = try await post(path: "/_hoist/apps/\(app)/deploy", headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: try JSONEncoder().encode(deploy)), output: output) {
             "the daemon at \(baseURL) ended the deploy of \(app) without an outcome; see `hoist logs \(app)`"
         }
         do {

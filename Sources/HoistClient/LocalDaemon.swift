@@ -19,18 +19,10 @@ public enum LocalDaemon {
         arguments: [String] = []
     ) async throws -> DaemonClient {
         try home.prepare()
-        var client = DaemonClient.local(port: port, home: home)
-        if ProcessSupport.isListening(host: client.host, port: port), let health = try? await client.health(timeout: .seconds(5)) {
-            try check(health, client: client)
-            return client
-        }
-        try home.prepare()
+        if let client = try await answering(home: home, port: port) { return client }
         // Two drivers starting at once must not start two daemons.
         return try await ProcessSupport.withLock(home.root + "/start.lock") {
-            if ProcessSupport.isListening(host: client.host, port: port), let health = try? await client.health(timeout: .seconds(5)) {
-                try check(health, client: client)
-                return client
-            }
+            if let client = try await answering(home: home, port: port) { return client }
             var environment = ProcessInfo.processInfo.environment
             environment[HoistEnvironment.role] = "daemon"
             environment[HoistEnvironment.home] = home.root
@@ -38,13 +30,7 @@ public enum LocalDaemon {
             let pid = try ProcessSupport.spawnDetached(path: executable, arguments: arguments, environment: environment, logPath: home.daemonLog)
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {
-                // The daemon may listen elsewhere or with TLS (its environment says so): its
-                // daemon.url tells, once it listens.
-                client = DaemonClient.local(port: port, home: home)
-                if ProcessSupport.isListening(host: client.host, port: port), let health = try? await client.health(timeout: .seconds(5)) {
-                    try check(health, client: client)
-                    return client
-                }
+                if let client = try await answering(home: home, port: port) { return client }
                 if !ProcessSupport.isAlive(pid) || isZombie(pid) {
                     throw HoistError(.daemonUnavailable, "the daemon (pid \(pid)) exited during start-up; see \(home.daemonLog)\(tail(home.daemonLog))")
                 }
@@ -52,6 +38,18 @@ public enum LocalDaemon {
             }
             throw HoistError(.daemonUnavailable, "the daemon (pid \(pid)) did not answer on port \(port) within 20 s; see \(home.daemonLog)")
         }
+    }
+
+    /// A client for the daemon of `home` on `port` when one answers (of this protocol), else
+    /// `nil`. Asked anew each time: the daemon may listen elsewhere or with TLS, which its
+    /// `daemon.url` says once it listens.
+    private static func answering(home: HoistHome, port: Int) async throws -> DaemonClient? {
+        let client = DaemonClient.local(port: port, home: home)
+        guard ProcessSupport.isListening(host: client.host, port: port), let health = try? await client.health(timeout: .seconds(5)) else {
+            return nil
+        }
+        try check(health, client: client)
+        return client
     }
 
     private static func check(_ health: DaemonAPI.Health, client: DaemonClient) throws {

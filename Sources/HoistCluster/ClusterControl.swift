@@ -63,8 +63,7 @@ public struct ClusterControl: Sendable {
             status.daemonPid = facts.daemonPid
             status.daemonPort = facts.daemonPort
             if let port = facts.daemonPort, facts.daemonPid != nil {
-                let address = cluster.connection == .tunnel ? "127.0.0.1" : try await bootstrap.ssh.resolvedAddress()
-                let client = try await bootstrap.client(port: port, address: address, home: facts.hoistHome)
+                let client = try await bootstrap.client(port: port, address: try await bootstrap.daemonAddress(), home: facts.hoistHome)
                 let health = try await client.health(timeout: .seconds(5))
                 status.hoistVersion = health.version
                 status.apps = try await client.apps().map(\.name).sorted()

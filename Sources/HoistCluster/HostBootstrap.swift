@@ -84,7 +84,7 @@ public struct HostBootstrap: Sendable {
             (libraries, uploaded) = try await install(sha: sha, home: facts.hoistHome)
         }
 
-        let address = cluster.connection == .tunnel ? "127.0.0.1" : try await ssh.resolvedAddress()
+        let address = try await daemonAddress()
         let mode = "\(cluster.connection.rawValue) \(address) \(cluster.daemonPort.map(String.init) ?? "auto")"
         let blob = facts.hoistHome + "/blobs/" + sha
         var started = false
@@ -107,6 +107,12 @@ public struct HostBootstrap: Sendable {
         }
         facts.daemonPid = health.pid
         return Connected(client: client, facts: facts, health: health, started: started, sha256: sha, uploaded: uploaded, certificateFingerprint: client.pinnedFingerprint)
+    }
+
+    /// Where the daemon listens on the host: its loopback for a tunnel, otherwise the address
+    /// ssh connects to.
+    func daemonAddress() async throws -> String {
+        cluster.connection == .tunnel ? "127.0.0.1" : try await ssh.resolvedAddress()
     }
 
     /// One round trip: home, architecture, glibc, and whether a daemon runs (pid file naming a

@@ -98,10 +98,7 @@ public struct SSHTransport: Sendable {
                 line(text.hasSuffix("\n") ? String(text.dropLast()) : text)
             }
         }
-        let status: Int32 = switch result.terminationStatus {
-        case let .exited(code): code
-        case let .signaled(signal): 128 + signal
-        }
+        let status = Self.status(result.terminationStatus)
         if status == 255 { throw SSHError.classify(host: host, stderr: result.standardError) }
         return status
     }
@@ -165,6 +162,14 @@ public struct SSHTransport: Sendable {
         return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
+    /// A process's end as a shell reports it: the exit code, or 128 + the signal.
+    static func status(_ termination: TerminationStatus) -> Int32 {
+        switch termination {
+        case let .exited(code): code
+        case let .signaled(signal): 128 + signal
+        }
+    }
+
     /// Runs a program with an argument array (no local shell) and collects its output.
     public static func execute(_ path: String, _ arguments: [String], stdin: Data? = nil) async throws -> Output {
         let limit = 64 << 20
@@ -173,10 +178,7 @@ public struct SSHTransport: Sendable {
         } else {
             try await Subprocess.run(.path(FilePath(path)), arguments: Arguments(arguments), input: .none, output: .string(limit: limit), error: .string(limit: limit))
         }
-        let status: Int32 = switch result.terminationStatus {
-        case let .exited(code): code
-        case let .signaled(signal): 128 + signal
-        }
+        let status = Self.status(result.terminationStatus)
         return Output(status: status, stdout: result.standardOutput, stderr: result.standardError)
     }
 }

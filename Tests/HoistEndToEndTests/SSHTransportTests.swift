@@ -84,8 +84,8 @@ struct ClusterTests {
 
     @Test("a daemon on the host's address: .none needs the token (401 otherwise), .tls pins the certificate")
     func connections() async throws {
-        let nonePort = try Self.freePort(on: "127.0.0.2")
-        let tlsPort = try Self.freePort(on: "127.0.0.3")
+        let nonePort = try TestDaemon.freePort(on: "127.0.0.2")
+        let tlsPort = try TestDaemon.freePort(on: "127.0.0.3")
         let run = try TestHosts.scenario("cluster-modes", environment: ["HOIST_TEST_NONE_PORT": String(nonePort), "HOIST_TEST_TLS_PORT": String(tlsPort)])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
@@ -102,7 +102,7 @@ struct ClusterTests {
     func olderDaemonReplaced() async throws {
         let host = try TestHosts.host("hoist-b")
         let ssh = SSHTransport(host: host)
-        let port = try Self.freePort(on: "127.0.0.1")
+        let port = try TestDaemon.freePort(on: "127.0.0.1")
         // A stand-in for a daemon of an older Hoist: it answers health with protocol 0.
         let fake = #"""
             import http.server, json, os, sys
@@ -152,14 +152,6 @@ struct ClusterTests {
         #expect(try Command.run("/usr/bin/dpkg-query", ["-W", "-f=${Status}", "sl"]).stdout.contains("install ok installed"))
     }
 
-    /// A port that can be bound on `address` now, below the ephemeral range.
-    static func freePort(on address: String) throws -> Int {
-        for _ in 0..<200 {
-            let port = Int.random(in: 20_000..<30_000)
-            if LocalPorts.canBind(port, host: address) { return port }
-        }
-        throw HoistError(.internalError, "no free port on \(address)")
-    }
 
     @Test("hoist cluster up, list, status, ssh, down and remove manage a saved cluster")
     func commandLine() async throws {

@@ -13,9 +13,7 @@ struct AppsCommand: AsyncParsableCommand {
         try await withExitCodes {
             let apps = try await options.client.apps()
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(apps), as: UTF8.self))
+                print(try prettyJSON(apps))
                 return
             }
             if apps.isEmpty { print("no apps deployed") }

@@ -64,7 +64,7 @@ struct ClusterCommand: AsyncParsableCommand {
             try await withExitCodes {
                 let statuses = await ClusterControl(cluster: try Cluster.named(name)).status()
                 if json {
-                    printJSON(statuses)
+                    print(try prettyJSON(statuses))
                 } else {
                     printStatuses(statuses)
                 }
@@ -80,7 +80,7 @@ struct ClusterCommand: AsyncParsableCommand {
         func run() async throws {
             try await withExitCodes {
                 let clusters = try Cluster.saved()
-                if json { return printJSON(clusters) }
+                if json { return print(try prettyJSON(clusters)) }
                 if clusters.isEmpty { print("no saved clusters") }
                 for cluster in clusters {
                     print("\(cluster.name)  \(cluster.connection.rawValue)  \(cluster.hosts.map(\.description).joined(separator: " "))")
@@ -165,10 +165,4 @@ private func printStatuses(_ statuses: [ClusterControl.HostStatus]) {
         let apps = status.apps.isEmpty ? "" : "  apps: \(status.apps.joined(separator: ", "))"
         print("\(status.host)  \(status.architecture ?? "?")  \(daemon)\(status.hoistVersion.map { "  Hoist \($0)" } ?? "")\(apps)")
     }
-}
-
-private func printJSON<T: Encodable>(_ value: T) {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
 }

@@ -22,7 +22,7 @@ struct RunsCommand: AsyncParsableCommand {
             try await withExitCodes {
                 let runs = try await options.client.runs(app: app, limit: limit)
                 if json {
-                    print(try RunView.json(runs))
+                    print(try prettyJSON(runs))
                     return
                 }
                 if runs.isEmpty { print("no runs") }
@@ -73,7 +73,7 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
             if json {
-                print(try RunView.json(record))
+                print(try prettyJSON(record))
             } else {
                 print("run \(record.key): \(record.app)/\(record.function) \(record.status.rawValue) \(RunView.duration(record))")
                 if !record.output.isEmpty {
@@ -93,11 +93,5 @@ enum RunView {
         guard let started = run.startedAt else { return "" }
         let end = run.finishedAt ?? Date().timeIntervalSince1970
         return String(format: "%.3f s", end - started)
-    }
-
-    static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }

@@ -134,11 +134,9 @@ struct DaemonRoutes: Sendable {
             do {
                 let key = try context.parameters.require("key")
                 try runs.checkCancellable(key)
-                // A queued run may not have reached a worker yet: try for a moment.
-                for _ in 0..<50 where !calls.cancel(key) {
-                    if try runs.record(key).status.isFinished { break }
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                // A run that has not reached a worker yet is cancelled when it does: the registry
+                // remembers early cancels.
+                _ = calls.cancel(key)
                 return try json(try await runs.wait(key, timeout: 10))
             } catch {
                 return failure(error)

@@ -133,14 +133,15 @@ final class TestDaemon: @unchecked Sendable {
         try Command.run(Binaries.hoist, arguments, environment: cliEnvironment, stdin: stdin)
     }
 
-    /// A free port below the kernel's ephemeral range (32768 and up), so that a port chosen here
-    /// cannot be handed to another socket (a client, an SSH forward) before the daemon binds it.
-    private static func freePort() throws -> Int {
+    /// A free port on `address` below the kernel's ephemeral range (32768 and up), so that a port
+    /// chosen here cannot be handed to another socket (a client, an SSH forward) before the
+    /// daemon binds it.
+    static func freePort(on address: String = "127.0.0.1") throws -> Int {
         for _ in 0..<200 {
             let port = Int.random(in: 20_000..<30_000)
-            if LocalPorts.canBind(port) { return port }
+            if LocalPorts.canBind(port, host: address) { return port }
         }
-        throw HoistError(.internalError, "no free port between 20000 and 30000")
+        throw HoistError(.internalError, "no free port between 20000 and 30000 on \(address)")
     }
 }
 
