@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Function table, payload codec, wire frames, shared models. No HTTP, no daemon:
@@ -71,6 +72,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -129,7 +132,7 @@ let package = Package(
         .executableTarget(name: "hoist", dependencies: ["HoistCLI", "HoistCore", "HoistDaemon"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "HoistBenchmark",
-            dependencies: ["Hoist", "HoistClient"],
+            dependencies: ["Hoist", "HoistClient", .product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/HoistBenchmark",
             swiftSettings: swiftSettings
         ),

@@ -21,6 +21,9 @@ struct Demo: HoistApp {
         print("shout(\"hello\") = \(try await remoteShout("hello"))")
 
         print("endpoints: \(remoteSum.endpoint), \(remoteShout.endpoint)")
-        print("try: curl -d '[1,2]' \(remoteSum.endpoint)")
+        // Over the daemon's private socket no token is needed; over TCP, the token is.
+        let home = HoistHome.current
+        print("try: curl --unix-socket \(home.daemonSocket) -d '[1,2]' http://localhost/demo/summer")
+        print(" or: curl -H \"Authorization: Bearer $(cat \(home.controlTokenFile))\" -d '[1,2]' \(remoteSum.endpoint)")
     }
 }

@@ -45,7 +45,7 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
 
     /// The function's HTTP endpoint: `POST` a JSON body to call it.
     public var endpoint: URL {
-        URL(string: "\(client.baseURL)/\(app)/\(target.functionName)")!
+        URL(string: "\(client.endpointBase)/\(app)/\(target.functionName)")!
     }
 
     /// Runs the function on the system.

@@ -24,7 +24,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
 
     /// The function's HTTP endpoint; plain callers receive newline-delimited JSON.
     public var endpoint: URL {
-        URL(string: "\(target.daemons.primary.baseURL)/\(target.app)/\(target.functionName)")!
+        URL(string: "\(target.daemons.primary.endpointBase)/\(target.app)/\(target.functionName)")!
     }
 
     /// Starts the function on the system and returns its elements as they arrive.

@@ -1,5 +1,7 @@
 import Foundation
 import Hoist
+import HoistClient
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -47,6 +49,26 @@ struct HoistBench: HoistApp {
         let p99 = latencies[latencies.count * 99 / 100]
         print(row("call latency, 1 caller, p50", ms(p50)))
         print(row("call latency, 1 caller, p99", ms(p99)))
+
+        // The same raw call over the daemon's private socket and over TCP loopback with the token.
+        let token = try HoistHome(home).controlToken()
+        let transports = [
+            ("Unix socket", DaemonClient(socketPath: HoistHome(home).daemonSocket, token: token)),
+            ("TCP loopback", DaemonClient(baseURL: "http://127.0.0.1:\(port)", token: token)),
+        ]
+        for (label, client) in transports {
+            let body = ByteBuffer(string: "[1,2]")
+            for _ in 0..<300 { _ = try await client.call(app: name, function: add.name, body: body) }
+            var times: [Duration] = []
+            for _ in 0..<min(options.calls, 5000) {
+                let start = ContinuousClock.now
+                let answer = try await client.call(app: name, function: add.name, body: body)
+                times.append(ContinuousClock.now - start)
+                precondition(String(buffer: answer) == "3")
+            }
+            times.sort()
+            print(row("raw call over the \(label), p50 / p99", ms(times[times.count / 2]) + " / " + ms(times[times.count * 99 / 100])))
+        }
 
         let throughput = try await callsPerSecond(remote, callers: options.callers, seconds: options.seconds)
         print(row("calls per second, \(options.callers) callers, \(options.replicas) workers", String(format: "%.0f", throughput)))

@@ -15,6 +15,8 @@ import NIOTLS
 final class CallConnectionPool: Sendable {
     private let host: String
     private let port: Int
+    /// Set for a daemon reached over its Unix socket: then `host` and `port` are unused.
+    private let socketPath: String?
     private let hostHeader: String
     private let idle = NIOLockedValueBox<[any Channel]>([])
     private let maximumIdle: Int
@@ -24,12 +26,23 @@ final class CallConnectionPool: Sendable {
     init(host: String, port: Int, pin: PinnedCertificate? = nil, maximumIdle: Int = 64) throws {
         self.host = host
         self.port = port
+        self.socketPath = nil
         self.hostHeader = "\(host):\(port)"
         self.maximumIdle = maximumIdle
         self.tls = try pin.map { ($0, try NIOSSLContext(configuration: $0.tlsConfiguration)) }
     }
 
-    private var url: String { "\(tls == nil ? "http" : "https")://\(hostHeader)" }
+    /// A pool for the daemon listening on the Unix socket at `socketPath`.
+    init(socketPath: String, maximumIdle: Int = 64) {
+        self.host = "localhost"
+        self.port = 0
+        self.socketPath = socketPath
+        self.hostHeader = "localhost"
+        self.maximumIdle = maximumIdle
+        self.tls = nil
+    }
+
+    private var url: String { socketPath.map { "the socket \($0)" } ?? "\(tls == nil ? "http" : "https")://\(hostHeader)" }
 
     struct Response {
         var status: HTTPResponseStatus
@@ -110,6 +123,16 @@ final class CallConnectionPool: Sendable {
 
     /// The pool for a daemon, shared by every client of it in this process; one per pinned
     /// certificate for a daemon that serves TLS.
+    static func shared(socketPath: String) -> CallConnectionPool {
+        pools.withLockedValue { pools in
+            let key = "unix:" + socketPath
+            if let pool = pools[key] { return pool }
+            let pool = CallConnectionPool(socketPath: socketPath)
+            pools[key] = pool
+            return pool
+        }
+    }
+
     static func shared(host: String, port: Int, pin: PinnedCertificate? = nil) throws -> CallConnectionPool {
         try pools.withLockedValue { pools in
             let key = pin.map { "\($0.fingerprint)@\(host):\(port)" } ?? "\(host):\(port)"
@@ -134,6 +157,15 @@ final class CallConnectionPool: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
         do {
+            if let socketPath {
+                return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connectTimeout(.seconds(5))
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture { try Self.addCallHandlers(to: channel) }
+                    }
+                    .connect(unixDomainSocketPath: socketPath)
+                    .get()
+            }
             guard let tls else {
                 return try await bootstrap
                     .channelInitializer { channel in
@@ -162,6 +194,9 @@ final class CallConnectionPool: Sendable {
             return channel
         } catch {
             if let tls, let failure = tls.pin.failure(error, url: url) { throw failure }
+            if let socketPath, "\(error)".contains("ermission denied") || "\(error)".contains("EACCES") {
+                throw HoistError(.forbidden, "permission denied on the daemon's socket \(socketPath): it belongs to another user (only the daemon's own user and root may connect)")
+            }
             throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at \(url) (\(error)); start one with `hoist daemon start`")
         }
     }

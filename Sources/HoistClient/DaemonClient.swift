@@ -4,6 +4,10 @@ import HoistCore
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Talks to one Hoist daemon over HTTP: calls, deploys, listings.
 ///
 /// ```swift
@@ -29,9 +33,16 @@ public struct DaemonClient: Sendable {
     private let authorization: String?
 
     private let callPool: CallConnectionPool?
+    /// The daemon's Unix socket, when this client reaches it there.
+    public let socketPath: String?
+    /// Where HTTP callers reach the daemon's functions: its TCP URL. For a client on the socket
+    /// that is the daemon's TCP listener when it has one, else an `http+unix://` URL.
+    public let endpointBase: String
 
     public init(baseURL: String, token: String? = nil, http: HTTPClient = DaemonClient.sharedHTTPClient) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.endpointBase = self.baseURL
+        self.socketPath = nil
         self.token = token
         self.http = http
         self.pin = nil
@@ -56,12 +67,36 @@ public struct DaemonClient: Sendable {
         }
         let pin = try PinnedCertificate(pem: pinnedCertificatePEM)
         self.baseURL = baseURL
+        self.endpointBase = baseURL
+        self.socketPath = nil
         self.token = token
         self.http = Self.pinnedHTTPClient
         self.pin = pin
         self.authorization = token.map { "Bearer \($0)" }
         self.callPool = try CallConnectionPool.shared(host: host, port: port, pin: pin)
     }
+
+    /// A client for the daemon listening on the Unix socket at `socketPath` (its home's
+    /// `daemon.sock`): only the daemon's own user (and root) may connect, and it is the faster path.
+    /// `endpointBase` is the daemon's TCP URL for ``endpointBase``, when it has one.
+    ///
+    /// ```swift
+    /// let daemon = DaemonClient(socketPath: HoistHome.current.daemonSocket, token: nil)
+    /// ```
+    public init(socketPath: String, token: String?, endpointBase: String? = nil) {
+        let encoded = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? socketPath
+        self.baseURL = "http+unix://" + encoded
+        self.endpointBase = endpointBase.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? self.baseURL
+        self.socketPath = socketPath
+        self.token = token
+        self.http = Self.sharedHTTPClient
+        self.pin = nil
+        self.authorization = token.map { "Bearer \($0)" }
+        self.callPool = CallConnectionPool.shared(socketPath: socketPath)
+    }
+
+    /// Where this client reaches the daemon, for messages: the socket's path or the URL.
+    public var address: String { socketPath ?? baseURL }
 
     /// One client for all daemons: connections are kept alive and reused. AsyncHTTPClient's
     /// default of 8 connections per host would queue concurrent calls behind each other.
@@ -84,13 +119,17 @@ public struct DaemonClient: Sendable {
     }()
 
     /// The host part of ``baseURL``.
-    public var host: String { URL(string: baseURL)?.host ?? "127.0.0.1" }
+    public var host: String { socketPath == nil ? URL(string: baseURL)?.host ?? "127.0.0.1" : "localhost" }
 
     /// The local daemon at `HOIST_PORT` (default 32300), with the control token from `home`.
     /// A daemon of that home that listens elsewhere (`HOIST_HOST`) or with TLS is reached where
     /// its `daemon.url` says, with its certificate pinned.
     public static func local(port: Int = HoistEnvironment.localPort, home: HoistHome = .current) -> DaemonClient {
         let token = try? home.controlToken()
+        if isSocket(home.daemonSocket) {
+            let url = (try? String(contentsOfFile: home.daemonURLFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            return DaemonClient(socketPath: home.daemonSocket, token: token, endpointBase: url.flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:\(port)")
+        }
         if let text = try? String(contentsOfFile: home.daemonURLFile, encoding: .utf8),
            let url = URL(string: text.trimmingCharacters(in: .whitespacesAndNewlines)), url.port == port, let scheme = url.scheme {
             let base = "\(scheme)://\(url.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "127.0.0.1"):\(port)"
@@ -104,6 +143,12 @@ public struct DaemonClient: Sendable {
             }
         }
         return DaemonClient(baseURL: "http://127.0.0.1:\(port)", token: token)
+    }
+
+    /// Whether `path` is a Unix socket.
+    public static func isSocket(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
     }
 
     /// Output of a call as it arrives: which stream and the bytes.
@@ -123,7 +168,7 @@ public struct DaemonClient: Sendable {
         if let key { headers.append((CallKey.header, key)) }
         if let retry, retry.attempts > 1 { headers.append((RetryPolicy.header, retry.headerValue)) }
         return try await post(path: "/\(app)/\(function)", headers: headers, body: body, output: output) {
-            "the daemon at \(baseURL) ended the call to \(app)/\(function) without a result; see `hoist logs \(app)`"
+            "the daemon at \(address) ended the call to \(app)/\(function) without a result; see `hoist logs \(app)`"
         }
     }
 
@@ -161,7 +206,7 @@ public struct DaemonClient: Sendable {
         if let deadline { headers.append((CallTimeout.header, String(deadline))) }
         let payload = try await collect(path: "/\(app)/\(function)", headers: headers, body: body, expecting: .accepted)
         guard let answer = try? JSONDecoder().decode([String: String].self, from: Data(payload.readableBytesView)), let key = answer["key"] else {
-            throw HoistError(.badResponse, "the daemon at \(baseURL) accepted a run but sent no key")
+            throw HoistError(.badResponse, "the daemon at \(address) accepted a run but sent no key")
         }
         return key
     }
@@ -250,12 +295,12 @@ public struct DaemonClient: Sendable {
     /// `.stderr` chunks); the same as ``deploy(app:request:)`` otherwise.
     public func deploy(app: String, request deploy: DaemonAPI.DeployRequest, output: @escaping OutputHandler) async throws -> DaemonAPI.DeployResponse {
         let answer = try await post(path: "/_hoist/apps/\(app)/deploy", headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: try JSONEncoder().encode(deploy)), output: output) {
-            "the daemon at \(baseURL) ended the deploy of \(app) without an outcome; see `hoist logs \(app)`"
+            "the daemon at \(address) ended the deploy of \(app) without an outcome; see `hoist logs \(app)`"
         }
         do {
             return try JSONDecoder().decode(DaemonAPI.DeployResponse.self, from: Data(answer.readableBytesView))
         } catch {
-            throw HoistError(.badResponse, "the daemon at \(baseURL) sent a deploy outcome that is not valid: \(error)")
+            throw HoistError(.badResponse, "the daemon at \(address) sent a deploy outcome that is not valid: \(error)")
         }
     }
 
@@ -301,7 +346,7 @@ public struct DaemonClient: Sendable {
         do {
             return try JSONDecoder().decode(type, from: Data(body.readableBytesView))
         } catch {
-            throw HoistError(.badResponse, "the daemon at \(baseURL) sent an answer that is not a \(T.self): \(error)")
+            throw HoistError(.badResponse, "the daemon at \(address) sent an answer that is not a \(T.self): \(error)")
         }
     }
 
@@ -314,11 +359,14 @@ public struct DaemonClient: Sendable {
         do {
             return try await http.execute(request, timeout: timeout)
         } catch let error as HTTPClientError where error == .connectTimeout || error == .remoteConnectionClosed {
-            throw HoistError(.daemonUnavailable, "the Hoist daemon at \(baseURL) did not answer (\(error)); start it with `hoist daemon start`")
+            throw HoistError(.daemonUnavailable, "the Hoist daemon at \(address) did not answer (\(error)); start it with `hoist daemon start`")
         } catch {
             if let pin, let failure = pin.failure(error, url: baseURL) { throw failure }
+            if let socketPath, "\(error)".contains("ermission denied") || "\(error)".contains("EACCES") {
+                throw HoistError(.forbidden, "permission denied on the daemon's socket \(socketPath): it belongs to another user (only the daemon's own user and root may connect)")
+            }
             if !(error is HTTPClientError), "\(error)".contains("onnection refused") || "\(error)".contains("connect") {
-                throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at \(baseURL); start one with `hoist daemon start`")
+                throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at \(address); start one with `hoist daemon start`")
             }
             throw error
         }

@@ -89,7 +89,7 @@ public struct ClusterControl: Sendable {
                 }
                 if deleteApps {
                     let home = facts.hoistHome
-                    try await bootstrap.ssh.check("rm -rf \(home)/apps \(home)/blobs \(home)/lib \(home)/runs")
+                    try await bootstrap.ssh.check("rm -rf \(quoted(home))/apps \(quoted(home))/blobs \(quoted(home))/lib \(quoted(home))/runs")
                 }
             } catch {
                 problems.append("\(error)")

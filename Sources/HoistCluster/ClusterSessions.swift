@@ -30,11 +30,11 @@ public struct ClusterSession: Sendable {
 
     private static func ensure(_ packages: [String], on host: SSHHost) async throws {
         let ssh = SSHTransport(host: host)
-        let list = packages.joined(separator: " ")
+        let list = packages.map(quoted).joined(separator: " ")
         let missing = try await ssh.check("for p in \(list); do dpkg-query -W -f='${Status}\\n' \"$p\" 2>/dev/null | grep -q 'install ok installed' || echo \"$p\"; done")
             .split(separator: "\n").map(String.init)
         guard !missing.isEmpty else { return }
-        let names = missing.joined(separator: " ")
+        let names = missing.map(quoted).joined(separator: " ")
         // Asks for exactly what is needed: a host may allow apt-get and nothing else.
         guard try await ssh.run("sudo -n apt-get --version > /dev/null 2>&1").status == 0 else {
             throw HoistError(.deployFailed, "\(host) lacks the system packages \(names), and its login user cannot sudo without a password to install them; install them there (`sudo apt-get install -y \(names)`) or allow passwordless sudo for apt-get")

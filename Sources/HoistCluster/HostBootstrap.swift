@@ -178,19 +178,19 @@ public struct HostBootstrap: Sendable {
         let blob = "\(home)/blobs/\(sha)"
         let libraries = try await Self.swiftLibraries(of: executable)
         let libraryDirectory = "\(home)/lib/\(sha.prefix(16))"
-        let present = try await ssh.check("mkdir -p \(home)/blobs \(home)/logs \(libraryDirectory) && chmod 700 \(home); test -x \(blob) && echo blob; test -f \(libraryDirectory)/.complete && echo lib; true")
+        let present = try await ssh.check("mkdir -p \(quoted(home))/blobs \(quoted(home))/logs \(quoted(libraryDirectory)) && chmod 700 \(quoted(home)); test -x \(quoted(blob)) && echo blob; test -f \(quoted(libraryDirectory))/.complete && echo lib; true")
         var uploaded = false
         if !present.contains("blob") {
             uploaded = true
             try await ssh.upload(executable, to: blob + ".partial")
-            try await ssh.check("chmod 755 \(blob).partial && mv \(blob).partial \(blob)")
+            try await ssh.check("chmod 755 \(quoted(blob)).partial && mv \(quoted(blob)).partial \(quoted(blob))")
         }
         if !libraries.isEmpty, !present.contains("lib") {
             uploaded = true
             for library in libraries {
                 try await ssh.upload(library, to: libraryDirectory + "/")
             }
-            try await ssh.check("touch \(libraryDirectory)/.complete")
+            try await ssh.check("touch \(quoted(libraryDirectory))/.complete")
         }
         return (libraryDirectory, uploaded)
     }
@@ -205,18 +205,18 @@ public struct HostBootstrap: Sendable {
         }
         // setsid and all three redirects, or the ssh session would wait for the daemon.
         let command = """
-            mkdir -p \(home)/logs && chmod 700 \(home) && cd \(home) || exit 1
-            rm -f \(home)/daemon.port
-            echo '\(mode)' > \(home)/daemon.mode
-            HOIST_ROLE=daemon HOIST_HOME=\(home) HOIST_HOST=\(address) HOIST_PORT=\(port) \(security) LD_LIBRARY_PATH=\(libraries) setsid nohup \(blob) >> \(home)/logs/daemon.log 2>&1 < /dev/null &
+            mkdir -p \(quoted(home))/logs && chmod 700 \(quoted(home)) && cd \(quoted(home)) || exit 1
+            rm -f \(quoted(home))/daemon.port
+            echo \(quoted(mode)) > \(quoted(home))/daemon.mode
+            HOIST_ROLE=daemon HOIST_HOME=\(quoted(home)) HOIST_HOST=\(quoted(address)) HOIST_PORT=\(port) \(security) LD_LIBRARY_PATH=\(quoted(libraries)) setsid nohup \(quoted(blob)) >> \(quoted(home))/logs/daemon.log 2>&1 < /dev/null &
             pid=$!
             i=0
             while [ $i -lt 200 ]; do
-              if [ -s \(home)/daemon.port ] && [ -s \(home)/daemon.token ]; then cat \(home)/daemon.port; exit 0; fi
+              if [ -s \(quoted(home))/daemon.port ] && [ -s \(quoted(home))/daemon.token ]; then cat \(quoted(home))/daemon.port; exit 0; fi
               kill -0 $pid 2>/dev/null || break
               sleep 0.05; i=$((i+1))
             done
-            echo "the daemon did not start; its log ends:" >&2; tail -5 \(home)/logs/daemon.log >&2; exit 1
+            echo "the daemon did not start; its log ends:" >&2; tail -5 \(quoted(home))/logs/daemon.log >&2; exit 1
             """
         let output = try await ssh.run(command)
         guard output.status == 0, let port = Int(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
@@ -240,15 +240,15 @@ public struct HostBootstrap: Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        let log = (try? await ssh.check("tail -5 \(home)/logs/daemon.log")) ?? ""
-        throw HoistError(.daemonUnavailable, "the daemon on \(host)\(started ? " (just started)" : "") did not answer at \(client.baseURL) (\(lastError.map { "\($0)" } ?? "no answer")); its log ends:\n\(log)")
+        let log = (try? await ssh.check("tail -5 \(quoted(home))/logs/daemon.log")) ?? ""
+        throw HoistError(.daemonUnavailable, "the daemon on \(host)\(started ? " (just started)" : "") did not answer at \(client.address) (\(lastError.map { "\($0)" } ?? "no answer")); its log ends:\n\(log)")
     }
 
     /// A client for the host's daemon on `port`, with its token: through a newly forwarded local
     /// port (``Cluster/Connection/tunnel``), or straight to `address` over HTTPS with the
     /// certificate pinned (``Cluster/Connection/tls``) or plain HTTP (``Cluster/Connection/none``).
     func client(port: Int, address: String, home: String) async throws -> DaemonClient {
-        let token = try await ssh.check("cat \(home)/daemon.token").trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try await ssh.check("cat \(quoted(home))/daemon.token").trimmingCharacters(in: .whitespacesAndNewlines)
         switch cluster.connection {
         case .tunnel:
             let localPort = try LocalPorts.free()
@@ -257,7 +257,7 @@ public struct HostBootstrap: Sendable {
         case .none:
             return DaemonClient(baseURL: "http://\(address):\(port)", token: token)
         case .tls:
-            let pem = try await ssh.check("cat \(home)/tls/cert.pem")
+            let pem = try await ssh.check("cat \(quoted(home))/tls/cert.pem")
             let fingerprint = try CertificateFingerprint.sha256(pem: pem)
             if let pinned = cluster.pinnedCertificates[host.description], pinned != fingerprint {
                 throw HoistError(.certificateMismatch, "the daemon certificate on \(host) (SHA-256 \(fingerprint)) is not the one pinned for it in cluster '\(cluster.name)' (\(pinned)); if the host's Hoist home was reset on purpose, delete that pin from \(ClusterStore().path(of: cluster.name)) and connect again")
@@ -271,7 +271,7 @@ public struct HostBootstrap: Sendable {
     private func replace(pid: Int32, home: String, reason: String) async throws {
         // Read from the run store itself: a daemon of another protocol or connection may not
         // be one this program can ask.
-        let inFlight = try await ssh.check(#"grep -lE '"status" ?: ?"(queued|running)"' "# + home + "/runs/*.json 2>/dev/null | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)
+        let inFlight = try await ssh.check(#"grep -lE '"status" ?: ?"(queued|running)"' "# + quoted(home) + "/runs/*.json 2>/dev/null | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)
         guard inFlight == "0" else {
             throw HoistError(.protocolMismatch, "the daemon on \(host) (pid \(pid)) \(reason), and has \(inFlight) run(s) in flight; wait for them or stop it with `hoist cluster down \(cluster.name)`, then run again")
         }
@@ -286,7 +286,7 @@ public struct HostBootstrap: Sendable {
             i=0
             while kill -0 \(pid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(pid)/status && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
             if kill -0 \(pid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(pid)/status; then kill -9 \(pid); fi
-            rm -f \(home)/daemon.port \(home)/daemon.mode
+            rm -f \(quoted(home))/daemon.port \(quoted(home))/daemon.mode
             """)
     }
 

@@ -28,24 +28,26 @@ struct RemoteBuild: Sendable {
         let list = NSTemporaryDirectory() + "hoist-sync-\(UUID().uuidString).txt"
         try package.files.joined(separator: "\n").write(toFile: list, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: list) }
-        try await ssh.check("mkdir -p \(source)")
+        try await ssh.check("mkdir -p \(quoted(source))")
         try await ssh.upload(directory + "/", to: source + "/", extraArguments: ["--files-from=\(list)"])
 
         report("building \(product) (\(options.configuration)) on \(host)")
         let label = "[\(host) build]"
-        let status = try await ssh.stream("cd \(source) && \(swift) build -c \(options.configuration) --product \(product)") { line in
+        let status = try await ssh.stream("cd \(quoted(source)) && \(quoted(swift)) build -c \(quoted(options.configuration)) --product \(quoted(product))") { line in
             FileHandle.standardError.write(Data("\(label) \(line)\n".utf8))
         }
         guard status == 0 else {
             throw HoistError(.deployFailed, "`swift build` of \(product) failed on \(host) (status \(status)); its output is above")
         }
-        let binPath = try await ssh.check("cd \(source) && \(swift) build -c \(options.configuration) --show-bin-path").trimmingCharacters(in: .whitespacesAndNewlines)
+        let binPath = try await ssh.check("cd \(quoted(source)) && \(quoted(swift)) build -c \(quoted(options.configuration)) --show-bin-path").trimmingCharacters(in: .whitespacesAndNewlines)
         let binary = binPath + "/" + product
-        let sha = try await ssh.check("sha256sum \(binary) | cut -d' ' -f1").trimmingCharacters(in: .whitespacesAndNewlines)
+        let sha = try await ssh.check("sha256sum \(quoted(binary)) | cut -d' ' -f1").trimmingCharacters(in: .whitespacesAndNewlines)
         guard sha.count == 64 else {
             throw HoistError(.deployFailed, "could not hash the built \(binary) on \(host) (got '\(sha)')")
         }
-        try await ssh.check("mkdir -p \(home)/blobs && test -x \(home)/blobs/\(sha) || { cp \(binary) \(home)/blobs/\(sha).partial && chmod 755 \(home)/blobs/\(sha).partial && mv \(home)/blobs/\(sha).partial \(home)/blobs/\(sha); }")
+        // The hash is 64 hex digits (checked above); the home is quoted.
+        let blobs = quoted(home) + "/blobs", blob = quoted(home) + "/blobs/" + sha
+        try await ssh.check("mkdir -p \(blobs) && test -x \(blob) || { cp \(quoted(binary)) \(blob).partial && chmod 755 \(blob).partial && mv \(blob).partial \(blob); }")
         return sha
     }
 

@@ -157,10 +157,7 @@ public struct SSHTransport: Sendable {
         (try? await Self.execute("/usr/bin/ssh", options + ["-O", "check", host.host], stdin: nil).status) == 0
     }
 
-    static func shellQuote(_ word: String) -> String {
-        if !word.isEmpty && word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:%@,".contains($0) }) { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
+    static func shellQuote(_ word: String) -> String { quoted(word) }
 
     /// A process's end as a shell reports it: the exit code, or 128 + the signal.
     static func status(_ termination: TerminationStatus) -> Int32 {
@@ -181,4 +178,13 @@ public struct SSHTransport: Sendable {
         let status = Self.status(result.terminationStatus)
         return Output(status: status, stdout: result.standardOutput, stderr: result.standardError)
     }
+}
+
+/// `word` as one word of a POSIX shell command line: as it is when it holds only characters no
+/// shell treats specially, otherwise in single quotes (a `'` inside becomes `'\\''`). Every path and
+/// value put into a command run on a host goes through this, so that a home or directory with
+/// spaces, quotes, `$` or `;` in it works and cannot inject a command.
+package func quoted(_ word: String) -> String {
+    if !word.isEmpty && word.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:%@,+".contains($0)) }) { return word }
+    return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -80,7 +80,6 @@ struct AuthTests {
         }
     }
 
-    // On loopback alone `GET /` stays open: HTTPTests.listingAndOpenAPI.
     @Test("listening beyond loopback requires the token without being asked")
     func beyondLoopbackImpliesToken() async throws {
         try await withDaemon(extraEnvironment: [HoistEnvironment.host: "0.0.0.0"]) { daemon in

@@ -95,8 +95,13 @@ struct CLITests {
         #expect(run.stdout.contains("[shout] shouting hello"))
         #expect(run.stdout.contains("shout(\"hello\") = HELLO"))
         #expect(run.stdout.contains("http://127.0.0.1:\(daemon.port)/demo/summer"))
-        let sum = try curl("http://127.0.0.1:\(daemon.port)/demo/summer", ["-d", "[1,2]"])
+        // Over TCP the endpoint needs the token, as the demo prints; over the socket it does not.
+        #expect(try curl("http://127.0.0.1:\(daemon.port)/demo/summer", ["-d", "[1,2]"]).status == 401)
+        let sum = try daemon.curl("/demo/summer", ["-d", "[1,2]"])
         #expect(sum.body == "3")
+        let overSocket = try curl("http://localhost/demo/summer", ["--unix-socket", daemon.home.daemonSocket, "-d", "[1,2]"])
+        #expect(overSocket.body == "3")
+        #expect(run.stdout.contains("curl --unix-socket \(daemon.home.daemonSocket) -d '[1,2]' http://localhost/demo/summer"))
         // A second run finds the daemon and redeploys nothing.
         let again = try Command.run(Binaries.demo, [], environment: daemon.environment)
         #expect(again.status == 0)

@@ -25,12 +25,12 @@ struct HTTPTests {
     func routes() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy()
-            let add = try curl("\(daemon.baseURL)/testapp/add", ["-d", "[1,2]"])
+            let add = try daemon.curl("/testapp/add", ["-d", "[1,2]"])
             #expect(add.status == 200)
             #expect(add.body == "3")
-            let named = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Content-Type: application/json", "-d", #"{"a":5,"b":6}"#])
+            let named = try daemon.curl("/testapp/add", ["-H", "Content-Type: application/json", "-d", #"{"a":5,"b":6}"#])
             #expect(named.body == "11")
-            let none = try curl("\(daemon.baseURL)/testapp/zero", ["-X", "POST"])
+            let none = try daemon.curl("/testapp/zero", ["-X", "POST"])
             #expect(none.status == 200)
             #expect(none.body == #""nothing needed""#)
         }
@@ -40,7 +40,6 @@ struct HTTPTests {
     func badRequests() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy()
-            let base = daemon.baseURL
             let cases: [(String, [String], Int, [String])] = [
                 ("/testapp/add", ["-d", "[1,"], 400, ["badArguments", "not valid JSON", "add(a: Int, b: Int) -> Int"]),
                 ("/testapp/add", ["-d", "[1]"], 400, ["expected 2 arguments, got 1", "add(a: Int, b: Int) -> Int"]),
@@ -53,12 +52,12 @@ struct HTTPTests {
                 ("/testapp/refuse", ["-d", #""why""#], 500, ["HoistTestApp.Refusal", "refused: why"]),
             ]
             for (path, arguments, status, fragments) in cases {
-                let result = try curl(base + path, arguments)
+                let result = try daemon.curl(path, arguments)
                 #expect(result.status == status, "\(path) \(arguments)")
                 for fragment in fragments {
                     #expect(result.body.contains(fragment), "\(path) \(arguments): \(result.body)")
                 }
-                #expect(try curl(base + "/testapp/add", ["-d", "[1,2]"]).body == "3")
+                #expect(try daemon.curl("/testapp/add", ["-d", "[1,2]"]).body == "3")
             }
         }
     }
@@ -70,13 +69,13 @@ struct HTTPTests {
             let big = daemon.home.root + "/big.json"
             let text = "\"" + String(repeating: "x", count: 10_000) + "\""
             try text.write(toFile: big, atomically: true, encoding: .utf8)
-            let withLength = try curl("\(daemon.baseURL)/testapp/size", ["--data-binary", "@\(big)"])
+            let withLength = try daemon.curl("/testapp/size", ["--data-binary", "@\(big)"])
             #expect(withLength.status == 413)
             #expect(withLength.body.contains("4096"))
-            let chunked = try curl("\(daemon.baseURL)/testapp/size", ["-H", "Transfer-Encoding: chunked", "--data-binary", "@\(big)"])
+            let chunked = try daemon.curl("/testapp/size", ["-H", "Transfer-Encoding: chunked", "--data-binary", "@\(big)"])
             #expect(chunked.status == 413)
             #expect(chunked.body.contains("bodyTooLarge"))
-            #expect(try curl("\(daemon.baseURL)/testapp/size", ["-d", #""small""#]).body == "5")
+            #expect(try daemon.curl("/testapp/size", ["-d", #""small""#]).body == "5")
         }
     }
 
@@ -86,7 +85,7 @@ struct HTTPTests {
             try await daemon.deploy()
             let big = daemon.home.root + "/big.json"
             try ("\"" + String(repeating: "y", count: 2 << 20) + "\"").write(toFile: big, atomically: true, encoding: .utf8)
-            let output = try Command.curl(["-v", "--data-binary", "@\(big)", "\(daemon.baseURL)/testapp/size"])
+            let output = try Command.curl(["-v", "-H", "Authorization: Bearer \(daemon.token)", "--data-binary", "@\(big)", "\(daemon.baseURL)/testapp/size"])
             #expect(output.stdout == String(2 << 20))
             #expect(output.stderr.contains("HTTP/1.1 100 Continue"))
         }
@@ -98,18 +97,18 @@ struct HTTPTests {
             try await daemon.deploy()
             let body = #"{"sha256":"\#(String(repeating: "a", count: 64))","executablePath":"/bin/true","env":{"name":"x","systemPackages":[],"setup":[],"environment":{},"secrets":[],"replicas":1},"secretValues":{}}"#
             for headers in [[String](), ["-H", "Authorization: Bearer wrong"], ["-H", "Authorization: Basic abc"]] {
-                let deploy = try curl("\(daemon.baseURL)/_hoist/apps/testapp/deploy", headers + ["-d", body])
+                let deploy = try curl(daemon.baseURL + "/_hoist/apps/testapp/deploy", headers + ["-d", body])
                 #expect(deploy.status == 401)
                 #expect(!deploy.body.contains("add"))
-                let logs = try curl("\(daemon.baseURL)/_hoist/apps/testapp/logs", headers)
+                let logs = try curl(daemon.baseURL + "/_hoist/apps/testapp/logs", headers)
                 #expect(logs.status == 401)
-                let remove = try curl("\(daemon.baseURL)/_hoist/apps/testapp", headers + ["-X", "DELETE"])
+                let remove = try curl(daemon.baseURL + "/_hoist/apps/testapp", headers + ["-X", "DELETE"])
                 #expect(remove.status == 401)
             }
             let token = try daemon.home.controlToken()
             let attributes = try FileManager.default.attributesOfItem(atPath: daemon.home.controlTokenFile)
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-            let logs = try curl("\(daemon.baseURL)/_hoist/apps/testapp/logs", ["-H", "Authorization: Bearer \(token)"])
+            let logs = try curl(daemon.baseURL + "/_hoist/apps/testapp/logs", ["-H", "Authorization: Bearer \(token)"])
             #expect(logs.status == 200)
             // The app was not touched.
             #expect(try await daemon.call("add", "[1,2]") == "3")
@@ -120,12 +119,12 @@ struct HTTPTests {
     func listingAndOpenAPI() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy()
-            let listing = try curl(daemon.baseURL + "/")
+            let listing = try daemon.curl("/")
             #expect(listing.status == 200)
             let decoded = try JSONDecoder().decode(DaemonAPI.Listing.self, from: Data(listing.body.utf8))
             #expect(decoded.apps.map(\.name) == ["testapp"])
             #expect(decoded.apps[0].functions.map(\.name).contains("chatter"))
-            let openapi = try curl(daemon.baseURL + "/openapi.json")
+            let openapi = try daemon.curl("/openapi.json")
             let document = try #require(try JSONSerialization.jsonObject(with: Data(openapi.body.utf8)) as? [String: Any])
             #expect(document["openapi"] as? String == "3.1.0")
             let paths = try #require(document["paths"] as? [String: Any])

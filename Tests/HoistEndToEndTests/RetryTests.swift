@@ -53,7 +53,7 @@ struct RetryTests {
         try await withDaemon { daemon in
             try await daemon.deploy()
             for value in ["attempts=0", "attempts=x", "tries=3", "attempts=2;backoff=-1"] {
-                let result = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Hoist-Retry: \(value)", "-d", "[1,2]"])
+                let result = try daemon.curl("/testapp/add", ["-H", "Hoist-Retry: \(value)", "-d", "[1,2]"])
                 #expect(result.status == 400, "\(value)")
                 #expect(result.body.contains("Hoist-Retry") || result.body.contains("attempts"), "\(value): \(result.body)")
             }

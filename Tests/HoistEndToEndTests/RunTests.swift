@@ -41,7 +41,7 @@ struct RunTests {
             #expect(interrupted.status == .interrupted)
             #expect(interrupted.failure?.message.contains("daemon stopped") == true)
             // Over HTTP and the CLI too.
-            let http = try curl("\(daemon.baseURL)/_hoist/runs/kept")
+            let http = try daemon.curl("/_hoist/runs/kept")
             #expect(http.status == 200)
             #expect(http.body.contains("\"result\":\"42\""))
             let cli = try daemon.hoist(["run", inFlight, "--port", String(daemon.port)])
@@ -54,12 +54,12 @@ struct RunTests {
     func http() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy()
-            let accepted = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Prefer: respond-async", "-H", "Hoist-Run: via-http", "-d", "[1,2]"])
+            let accepted = try daemon.curl("/testapp/add", ["-H", "Prefer: respond-async", "-H", "Hoist-Run: via-http", "-d", "[1,2]"])
             #expect(accepted.status == 202)
             #expect(accepted.body.contains("via-http"))
-            let waited = try curl("\(daemon.baseURL)/_hoist/runs/via-http/wait?timeout=10")
+            let waited = try daemon.curl("/_hoist/runs/via-http/wait?timeout=10")
             #expect(waited.body.contains("\"status\":\"succeeded\""))
-            let unknown = try curl("\(daemon.baseURL)/_hoist/runs/missing")
+            let unknown = try daemon.curl("/_hoist/runs/missing")
             #expect(unknown.status == 404)
             for i in 0..<3 {
                 _ = try await daemon.client.getOrCall(app: "testapp", function: "add", body: ByteBuffer(string: "[\(i),0]"), name: "pruned-\(i)")

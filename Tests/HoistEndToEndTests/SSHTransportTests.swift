@@ -173,6 +173,17 @@ struct ClusterTests {
         let hosts = try JSONDecoder().decode([ClusterControl.HostStatus].self, from: Data(status.stdout.utf8))
         #expect(hosts.count == 1 && hosts[0].reachable && hosts[0].daemonPid != nil && hosts[0].hoistVersion != nil)
 
+        // Another user of the host (hoist-a) reaches neither the daemon's TCP port without the
+        // token nor its socket in hoist-b's home.
+        #expect(DaemonClient.isSocket("/home/hoist-b/.hoist/daemon.sock"))
+        let port = try String(contentsOfFile: "/home/hoist-b/.hoist/daemon.port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        try await TestHosts.withTransport("hoist-a") { other in
+            let tcp = try await other.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:\(port)/_hoist/runs")
+            #expect(tcp.stdout == "401", "\(tcp)")
+            let socket = try await other.run("curl -s -o /dev/null -w '%{http_code}' --unix-socket /home/hoist-b/.hoist/daemon.sock http://localhost/_hoist/runs")
+            #expect(socket.stdout == "000", "\(socket)")
+        }
+
         let ssh = try daemon.hoist(["cluster", "ssh", "cli", "--", "whoami"])
         #expect(ssh.status == 0 && ssh.stdout == "hoist-b\n", "\(ssh.stdout) \(ssh.stderr)")
 

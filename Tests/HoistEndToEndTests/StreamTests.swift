@@ -18,10 +18,10 @@ struct StreamTests {
     func ndjson() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy()
-            let count = try curl("\(daemon.baseURL)/testapp/countTo", ["-d", "[5,0]"])
+            let count = try daemon.curl("/testapp/countTo", ["-d", "[5,0]"])
             #expect(count.status == 200)
             #expect(count.body == "0\n1\n2\n3\n4\n")
-            let failing = try curl("\(daemon.baseURL)/testapp/failAfter", ["-d", "2"])
+            let failing = try daemon.curl("/testapp/failAfter", ["-d", "2"])
             let lines = failing.body.split(separator: "\n").map(String.init)
             #expect(lines.count == 3)
             #expect(lines.prefix(2) == ["\"element 0\"", "\"element 1\""])

@@ -62,11 +62,11 @@ struct TimeoutTests {
     func http() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy()
-            let timedOut = try curl("\(daemon.baseURL)/testapp/sleepy", ["-H", "Hoist-Timeout: 0.2", "-d", "5000"])
+            let timedOut = try daemon.curl("/testapp/sleepy", ["-H", "Hoist-Timeout: 0.2", "-d", "5000"])
             #expect(timedOut.status == 504)
             #expect(timedOut.body.contains("timedOut"))
             for bad in ["0", "-1", "soon"] {
-                let result = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Hoist-Timeout: \(bad)", "-d", "[1,2]"])
+                let result = try daemon.curl("/testapp/add", ["-H", "Hoist-Timeout: \(bad)", "-d", "[1,2]"])
                 #expect(result.status == 400, "\(bad)")
                 #expect(result.body.contains("positive number of seconds"))
             }
@@ -82,7 +82,7 @@ struct TimeoutTests {
             try await daemon.deploy()
             let key = "cancel-me-\(UUID().uuidString.prefix(8))"
             let call = Task {
-                try curl("\(daemon.baseURL)/testapp/sleepy", ["-H", "Hoist-Call-Id: \(key)", "-d", "20000"])
+                try daemon.curl("/testapp/sleepy", ["-H", "Hoist-Call-Id: \(key)", "-d", "20000"])
             }
             var cancelled = Command.Output(status: -1, stdout: "", stderr: "")
             for _ in 0..<40 {
@@ -98,7 +98,7 @@ struct TimeoutTests {
             let again = try daemon.hoist(["cancel", key, "--port", String(daemon.port)])
             #expect(again.status == 2)
             #expect(again.stderr.contains("no call with id"))
-            let bad = try curl("\(daemon.baseURL)/testapp/add", ["-H", "Hoist-Call-Id: has space", "-d", "[1,2]"])
+            let bad = try daemon.curl("/testapp/add", ["-H", "Hoist-Call-Id: has space", "-d", "[1,2]"])
             #expect(bad.status == 400)
             #expect(try await daemon.call("add", "[1,2]") == "3")
         }
@@ -112,7 +112,7 @@ struct TimeoutTests {
             let cancel = try daemon.hoist(["cancel", key, "--port", String(daemon.port)])
             #expect(cancel.status == 2, "nothing is in flight yet, and the caller is told so")
             let start = ContinuousClock.now
-            let answer = try curl("\(daemon.baseURL)/testapp/sleepy", ["-H", "Hoist-Call-Id: \(key)", "-d", "20000"])
+            let answer = try daemon.curl("/testapp/sleepy", ["-H", "Hoist-Call-Id: \(key)", "-d", "20000"])
             #expect(answer.status == 499)
             #expect(answer.body.contains("cancelled before it started"), "\(answer.body)")
             #expect(ContinuousClock.now - start < .seconds(15), "the call ran instead of being cancelled")

@@ -20,7 +20,7 @@ struct AppsCommand: AsyncParsableCommand {
             for app in apps {
                 print("\(app.name)  version \(app.sha256.prefix(12))  env \(app.env)  workers \(app.readyWorkers)/\(app.replicas)")
                 for function in app.functions {
-                    print("  \(function.signature)    POST \(options.client.baseURL)/\(app.name)/\(function.name)")
+                    print("  \(function.signature)    POST \(options.client.endpointBase)/\(app.name)/\(function.name)")
                 }
             }
         }
@@ -142,7 +142,7 @@ struct DeployCommand: AsyncParsableCommand {
             let elapsed = ContinuousClock.now - start
             print("\(response.changed ? "deployed" : "unchanged") \(app) version \(response.app.sha256.prefix(12)) in \(elapsed.formatted(.units(allowed: [.milliseconds])))")
             for function in response.app.functions {
-                print("  \(function.signature)    POST \(client.baseURL)/\(app)/\(function.name)")
+                print("  \(function.signature)    POST \(client.endpointBase)/\(app)/\(function.name)")
             }
         }
     }

@@ -25,7 +25,7 @@ struct DaemonCommand: AsyncParsableCommand {
                 let home = HoistHome.current
                 let client = try await LocalDaemon.ensureRunning(home: home, port: options.resolvedPort, arguments: ["daemon", "run", "--port", String(options.resolvedPort)])
                 let health = try await client.health()
-                print("hoist daemon running at \(client.baseURL) (pid \(health.pid), home \(health.home))")
+                print("hoist daemon running at \(client.address) and \(client.endpointBase) (pid \(health.pid), home \(health.home))")
             }
         }
     }
@@ -83,12 +83,12 @@ struct DaemonCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withExitCodes {
-                guard ProcessSupport.isListening(host: options.client.host, port: options.resolvedPort), let health = try? await options.client.health(timeout: .seconds(3)) else {
-                    throw HoistError(.daemonUnavailable, "no hoist daemon is answering at \(options.client.baseURL)")
+                guard options.client.socketPath != nil || ProcessSupport.isListening(host: options.client.host, port: options.resolvedPort), let health = try? await options.client.health(timeout: .seconds(3)) else {
+                    throw HoistError(.daemonUnavailable, "no hoist daemon is answering at \(options.client.address)")
                 }
                 let apps = try await options.client.apps()
                 let uptime = Int(Date().timeIntervalSince1970 - health.startedAt)
-                print("running at \(options.client.baseURL): pid \(health.pid), Hoist \(health.version), protocol \(health.protocolVersion), home \(health.home), up \(uptime) s, \(apps.count) app(s)")
+                print("running at \(options.client.address) and \(options.client.endpointBase): pid \(health.pid), Hoist \(health.version), protocol \(health.protocolVersion), home \(health.home), up \(uptime) s, \(apps.count) app(s)")
             }
         }
     }

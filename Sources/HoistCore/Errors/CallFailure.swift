@@ -62,6 +62,8 @@ public struct CallFailure: Codable, Sendable, Error, CustomStringConvertible {
         case "threw": return 500
         case HoistError.Code.badArguments.description: return 400
         case HoistError.Code.unauthorized.description: return 401
+        case HoistError.Code.forbidden.description: return 403
+        case HoistError.Code.misdirected.description: return 421
         case HoistError.Code.unknownApp.description, HoistError.Code.unknownFunction.description, HoistError.Code.unknownCall.description, HoistError.Code.unknownRun.description: return 404
         case HoistError.Code.runExists.description, HoistError.Code.runFinished.description: return 409
         case HoistError.Code.bodyTooLarge.description: return 413

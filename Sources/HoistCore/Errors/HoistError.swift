@@ -13,11 +13,17 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
             case badArguments, unknownApp, unknownFunction, bodyTooLarge, workerCrashed
             case noWorkers, deployFailed, daemonUnavailable, badResponse, invalidName
             case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized, timedOut, cancelled, unknownCall, unknownRun, runExists, runFinished, interrupted
-            case certificateMismatch
+            case certificateMismatch, forbidden, misdirected
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
+        /// The daemon refused the request for who sent it or where it came from: another user on
+        /// the socket, or a cross-site `Origin` (HTTP 403).
+        public static let forbidden = Code(.forbidden)
+        /// The request named a `Host` that is not one of the daemon's own names, as a DNS-rebinding
+        /// page would (HTTP 421).
+        public static let misdirected = Code(.misdirected)
         /// The arguments do not fit the function's signature (HTTP 400).
         public static let badArguments = Code(.badArguments)
         /// No app of that name is deployed (HTTP 404).

@@ -18,7 +18,7 @@ import Foundation
 /// let greet = Function("greet", parameters: "name", "excited") { (name: String, excited: Bool) in
 ///     "Hello, \(name)" + (excited ? "!" : ".")
 /// }
-/// // curl -d '{"name":"Ada","excited":true}' http://127.0.0.1:32300/demo/greet
+/// // curl --unix-socket ~/.hoist/daemon.sock -d '{"name":"Ada","excited":true}' http://localhost/demo/greet
 /// ```
 public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFunction {
     public let name: String

@@ -47,6 +47,10 @@ public struct HoistHome: Sendable, Hashable {
         unlink(temporary)
         return token
     }
+    /// The daemon's private socket (mode 0600 in this 0700 directory), where Hoist's own clients
+    /// reach it; the daemon also checks each peer's uid.
+    public var daemonSocket: String { root + "/" + Self.socketFileName }
+    public static let socketFileName = "daemon.sock"
     public var daemonLockFile: String { root + "/daemon.lock" }
     /// Where a daemon started with `HOIST_TLS=1` keeps its certificate and key.
     public var tlsDirectory: String { root + "/tls" }
@@ -77,6 +81,8 @@ public struct HoistHome: Sendable, Hashable {
         for dir in [root, logsDirectory, blobsDirectory, appsDirectory, runDirectory, root + "/cache"] {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        // Also when it existed before: the token, socket, runs and logs in it are the user's alone.
+        chmod(root, 0o700)
     }
 }
 
@@ -101,6 +107,28 @@ public enum HoistEnvironment {
     public static let requireToken = "HOIST_REQUIRE_TOKEN"
     /// When on, the daemon serves HTTPS with a self-signed certificate (and needs its token).
     public static let tls = "HOIST_TLS"
+
+    /// `1` lets every user of this machine call functions and read runs over TCP loopback
+    /// without the token (deploys, removals and logs still need it). For single-user machines.
+    public static let openLoopback = "HOIST_OPEN_LOOPBACK"
+    /// Origins (`https://app.example`, comma-separated) whose web pages may call the daemon over TCP.
+    public static let allowedOrigins = "HOIST_ALLOWED_ORIGINS"
+    /// More `Host` names the TCP listener answers to (comma-separated), for a proxy in front.
+    public static let allowedHosts = "HOIST_ALLOWED_HOSTS"
+    /// `0` turns the TCP listener off: only the Unix socket serves.
+    public static let tcp = "HOIST_TCP"
+
+    /// A comma-separated list setting, trimmed, without empty entries.
+    public static func list(_ name: String) -> [String] {
+        (ProcessInfo.processInfo.environment[name] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// Whether a switch that is on by default (like `HOIST_TCP`) is on: only an explicit
+    /// `0`, `false`, `no` or `off` turns it off.
+    public static func isEnabled(_ name: String, default: Bool) -> Bool {
+        guard let value = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespaces).lowercased(), !value.isEmpty else { return `default` }
+        return !["0", "false", "no", "off"].contains(value)
+    }
 
     public static let defaultHost = "127.0.0.1"
 

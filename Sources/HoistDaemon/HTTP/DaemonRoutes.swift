@@ -15,7 +15,12 @@ struct DaemonRoutes: Sendable {
     let calls: CallRegistry
     let runs: RunManager
 
-    func register(on router: Router<BasicRequestContext>) {
+    /// Adds every route to `router`. `controlRoutesNeedToken` is false for the Unix socket, whose
+    /// peers are the daemon's own user (checked by uid).
+    func register(on router: Router<BasicRequestContext>, controlRoutesNeedToken: Bool) {
+        let checkToken: @Sendable (Request) -> Response? = { request in
+            controlRoutesNeedToken ? self.checkToken(request) : nil
+        }
         router.get("/") { _, _ in try json(listing()) }
         router.get("/openapi.json") { _, _ in
             let document = OpenAPIDocument.make(apps: manager.all.map { manager.info($0) }, serverURL: configuration.publicURL)

@@ -36,7 +36,16 @@ final class TestDaemon: @unchecked Sendable {
         return environment
     }
 
-    var baseURL: String { client.baseURL }
+    /// The daemon's TCP URL, where `curl` and other HTTP callers reach it (with the token).
+    var baseURL: String { "\(usesTLS ? "https" : "http")://127.0.0.1:\(port)" }
+
+    /// The daemon's token, as its user reads it from the home.
+    var token: String { (try? home.controlToken()) ?? "" }
+
+    /// `curl` of `path` on the daemon's TCP listener, with the daemon's token.
+    func curl(_ path: String, _ arguments: [String] = []) throws -> CurlResult {
+        try HoistEndToEndTests.curl(baseURL + path, ["-H", "Authorization: Bearer \(token)"] + arguments)
+    }
 
     init(extraEnvironment: [String: String] = [:]) throws {
         let root = NSTemporaryDirectory() + "hoist-test-" + UUID().uuidString.prefix(8)

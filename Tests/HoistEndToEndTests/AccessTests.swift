@@ -1,0 +1,156 @@
+import Foundation
+import HoistClient
+import HoistCore
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The second real local user the test setup creates (`scripts/test`): someone else on the machine.
+private let otherUser = "hoist-other"
+
+/// `curl` run as ``otherUser``, with `runuser`.
+private func curlAsOther(_ arguments: [String]) throws -> CurlResult {
+    try CurlResult(Command.run("/usr/sbin/runuser", ["-u", otherUser, "--", "/usr/bin/curl", "-sS", "--max-time", "20", "-w", "\n%{http_code}"] + arguments))
+}
+
+/// Whether `tick` ran with this tag: it leaves `ticks-<tag>` in the app's working directory.
+private func ticked(_ daemon: TestDaemon, _ tag: String) -> Bool {
+    FileManager.default.fileExists(atPath: daemon.home.appDirectory("testapp") + "/work/ticks-" + tag)
+}
+
+private func permissions(_ path: String) throws -> Int {
+    try #require((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue)
+}
+
+@Suite("Only the daemon's own user reaches it", .serialized)
+struct AccessTests {
+    @Test("the other user exists (made by scripts/test), so the tests below are about someone else")
+    func otherUserExists() throws {
+        let id = try Command.run("/usr/bin/id", ["-u", otherUser])
+        #expect(id.status == 0, "create the user with scripts/test (useradd \(otherUser))")
+        #expect(id.stdout.trimmingCharacters(in: .whitespacesAndNewlines) != String(getuid()))
+    }
+
+    @Test("the private socket: 0600 in a 0700 home, serves the owner without a token, not another user")
+    func privateSocket() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let socket = daemon.home.daemonSocket
+            #expect(DaemonClient.isSocket(socket))
+            #expect(try permissions(socket) == 0o600)
+            #expect(try permissions(daemon.home.root) == 0o700)
+            // Hoist's own client uses the socket by default.
+            #expect(daemon.client.socketPath == socket)
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+            // The owner with curl, no token: calls and control routes.
+            let call = try curl("http://localhost/testapp/add", ["--unix-socket", socket, "-d", "[2,3]"])
+            #expect(call.body == "5")
+            let logs = try curl("http://localhost/_hoist/apps/testapp/logs", ["--unix-socket", socket])
+            #expect(logs.status == 200)
+
+            // Another user cannot even open it: the home is the owner's alone.
+            let denied = try curlAsOther(["--unix-socket", socket, "-d", "[1,2]", "http://localhost/testapp/tick"])
+            #expect(denied.status == 0 || denied.status == 000, "\(denied)")
+            #expect(!denied.body.contains("3"))
+
+            // Even when the owner opens the files by mistake, the daemon checks the peer's uid.
+            chmod(daemon.home.root, 0o711)
+            chmod(socket, 0o666)
+            defer { chmod(daemon.home.root, 0o700); chmod(socket, 0o600) }
+            for (path, arguments) in [
+                ("/testapp/tick", ["-d", #""socket-other""#]),
+                ("/_hoist/runs", []),
+                ("/_hoist/apps/testapp/deploy", ["-d", "{}"]),
+            ] {
+                let refused = try curlAsOther(["--unix-socket", socket] + arguments + ["http://localhost" + path])
+                #expect(refused.status == 403, "\(path): \(refused)")
+                #expect(refused.body.contains("serves only its own user"), "\(path)")
+            }
+            #expect(!ticked(daemon, "socket-other"))
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+        }
+    }
+
+    @Test("over TCP another user can neither call, list runs, read or cancel a run, nor deploy; the owner can with the token")
+    func tcpNeedsTheToken() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let key = try await daemon.client.spawn(app: "testapp", function: "sleepy", body: ByteBuffer(string: "5000"), name: "owners-run")
+            #expect(key == "owners-run")
+            let base = daemon.baseURL
+            // The token file is the owner's alone.
+            #expect(try permissions(daemon.home.controlTokenFile) == 0o600)
+            let read = try Command.run("/usr/sbin/runuser", ["-u", otherUser, "--", "/bin/cat", daemon.home.controlTokenFile])
+            #expect(read.status != 0)
+            for (method, path, body) in [
+                ("POST", "/testapp/tick", #""tcp-other""#),
+                ("GET", "/_hoist/runs", ""),
+                ("GET", "/_hoist/runs/owners-run", ""),
+                ("POST", "/_hoist/runs/owners-run/cancel", ""),
+                ("POST", "/_hoist/apps/testapp/deploy", "{}"),
+                ("GET", "/", ""),
+            ] {
+                let answer = try curlAsOther(["-X", method] + (body.isEmpty ? [] : ["-d", body]) + [base + path])
+                #expect(answer.status == 401, "\(method) \(path): \(answer)")
+                #expect(!answer.body.contains("owners-run"))
+                #expect(!answer.body.contains("testapp"))
+            }
+            #expect(!ticked(daemon, "tcp-other"))
+            // The run was not cancelled, and the owner reaches everything with the token.
+            #expect(try await daemon.client.run("owners-run").status != .cancelled)
+            #expect(try daemon.curl("/_hoist/runs/owners-run").body.contains("owners-run"))
+            let cancel = try daemon.curl("/_hoist/runs/owners-run/cancel", ["-X", "POST"])
+            #expect(cancel.status == 200, "\(cancel)")
+            #expect(try daemon.curl("/testapp/add", ["-d", "[1,2]"]).body == "3")
+        }
+    }
+
+    @Test("cross-origin and DNS-rebinding requests are refused before the function runs, also with the token")
+    func crossSiteAndRebinding() async throws {
+        try await withDaemon(extraEnvironment: [HoistEnvironment.allowedOrigins: "http://app.example:8080"]) { daemon in
+            try await daemon.deploy()
+            let evilOrigin = try daemon.curl("/testapp/tick", ["-H", "Content-Type: text/plain", "-H", "Origin: http://evil.example", "-d", #""origin""#])
+            #expect(evilOrigin.status == 403, "\(evilOrigin)")
+            #expect(evilOrigin.body.contains("HOIST_ALLOWED_ORIGINS"))
+            let rebound = try daemon.curl("/testapp/tick", ["-H", "Host: evil.example:\(daemon.port)", "-d", #""rebound""#])
+            #expect(rebound.status == 421, "\(rebound)")
+            #expect(rebound.body.contains("evil.example"))
+            // A large body is refused from its head, without waiting for it.
+            let big = daemon.home.root + "/big.json"
+            try ("\"" + String(repeating: "x", count: 8 << 20) + "\"").write(toFile: big, atomically: true, encoding: .utf8)
+            let bigRebound = try daemon.curl("/testapp/tick", ["-H", "Host: evil.example", "--data-binary", "@\(big)"])
+            #expect(bigRebound.status == 421)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(!ticked(daemon, "origin"))
+            #expect(!ticked(daemon, "rebound"))
+
+            // An allowed origin is served and may read the answer; its preflight is answered.
+            let allowed = try daemon.curl("/testapp/add", ["-i", "-H", "Origin: http://app.example:8080", "-d", "[1,2]"])
+            #expect(allowed.status == 200)
+            #expect(allowed.body.lowercased().contains("access-control-allow-origin: http://app.example:8080"))
+            let preflight = try curl(daemon.baseURL + "/testapp/add", ["-i", "-X", "OPTIONS", "-H", "Origin: http://app.example:8080", "-H", "Access-Control-Request-Method: POST", "-H", "Access-Control-Request-Headers: authorization"])
+            #expect(preflight.status == 204, "\(preflight)")
+            #expect(preflight.body.lowercased().contains("access-control-allow-headers: authorization"))
+            let otherPreflight = try curl(daemon.baseURL + "/testapp/add", ["-X", "OPTIONS", "-H", "Origin: http://evil.example", "-H", "Access-Control-Request-Method: POST"])
+            #expect(otherPreflight.status == 403)
+            // Loopback names are the daemon's own.
+            #expect(try daemon.curl("/testapp/add", ["-H", "Host: localhost:\(daemon.port)", "-d", "[1,2]"]).body == "3")
+        }
+    }
+
+    @Test("HOIST_OPEN_LOOPBACK=1 opens calls and runs on loopback without the token, never deploys")
+    func openLoopback() async throws {
+        try await withDaemon(extraEnvironment: [HoistEnvironment.openLoopback: "1"]) { daemon in
+            try await daemon.deploy()
+            #expect(try curlAsOther(["-d", "[1,2]", daemon.baseURL + "/testapp/add"]).body == "3")
+            #expect(try curlAsOther([daemon.baseURL + "/_hoist/runs"]).status == 200)
+            #expect(try curlAsOther(["-d", "{}", daemon.baseURL + "/_hoist/apps/testapp/deploy"]).status == 401)
+            #expect(try curlAsOther([daemon.baseURL + "/_hoist/apps/testapp/logs"]).status == 401)
+            // The cross-site checks still hold.
+            #expect(try curlAsOther(["-H", "Origin: http://evil.example", "-d", "[1,2]", daemon.baseURL + "/testapp/add"]).status == 403)
+        }
+    }
+}
