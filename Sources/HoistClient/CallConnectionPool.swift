@@ -194,11 +194,17 @@ final class CallConnectionPool: Sendable {
             return channel
         } catch {
             if let tls, let failure = tls.pin.failure(error, url: url) { throw failure }
-            if let socketPath, "\(error)".contains("ermission denied") || "\(error)".contains("EACCES") {
-                throw HoistError(.forbidden, "permission denied on the daemon's socket \(socketPath): it belongs to another user (only the daemon's own user and root may connect)")
-            }
+            if let socketPath, let refusal = Self.socketRefusal(error, socketPath: socketPath) { throw refusal }
             throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at \(url) (\(error)); start one with `hoist daemon start`")
         }
+    }
+
+    /// The error for a connect to a daemon's socket that the file's permissions refused: the
+    /// socket is another user's.
+    static func socketRefusal(_ error: any Error, socketPath: String) -> HoistError? {
+        let text = "\(error)"
+        guard text.contains("ermission denied") || text.contains("EACCES") else { return nil }
+        return HoistError(.forbidden, "permission denied on the daemon's socket \(socketPath): it belongs to another user (only the daemon's own user and root may connect)")
     }
 
     private static func addCallHandlers(to channel: any Channel) throws {

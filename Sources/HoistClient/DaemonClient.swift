@@ -98,6 +98,14 @@ public struct DaemonClient: Sendable {
     /// Where this client reaches the daemon, for messages: the socket's path or the URL.
     public var address: String { socketPath ?? baseURL }
 
+    /// A cheap look before asking the daemon anything: its socket exists, or something listens on
+    /// its TCP port. A daemon may still not answer.
+    public var mayBeListening: Bool {
+        if let socketPath { return Self.isSocket(socketPath) }
+        guard let url = URL(string: baseURL), let port = url.port else { return false }
+        return ProcessSupport.isListening(host: url.host ?? "127.0.0.1", port: port)
+    }
+
     /// One client for all daemons: connections are kept alive and reused. AsyncHTTPClient's
     /// default of 8 connections per host would queue concurrent calls behind each other.
     public static let sharedHTTPClient: HTTPClient = {
@@ -362,9 +370,7 @@ public struct DaemonClient: Sendable {
             throw HoistError(.daemonUnavailable, "the Hoist daemon at \(address) did not answer (\(error)); start it with `hoist daemon start`")
         } catch {
             if let pin, let failure = pin.failure(error, url: baseURL) { throw failure }
-            if let socketPath, "\(error)".contains("ermission denied") || "\(error)".contains("EACCES") {
-                throw HoistError(.forbidden, "permission denied on the daemon's socket \(socketPath): it belongs to another user (only the daemon's own user and root may connect)")
-            }
+            if let socketPath, let refusal = CallConnectionPool.socketRefusal(error, socketPath: socketPath) { throw refusal }
             if !(error is HTTPClientError), "\(error)".contains("onnection refused") || "\(error)".contains("connect") {
                 throw HoistError(.daemonUnavailable, "no Hoist daemon is listening at \(address); start one with `hoist daemon start`")
             }

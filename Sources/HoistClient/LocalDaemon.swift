@@ -45,7 +45,7 @@ public enum LocalDaemon {
     /// `daemon.url` says once it listens.
     private static func answering(home: HoistHome, port: Int) async throws -> DaemonClient? {
         let client = DaemonClient.local(port: port, home: home)
-        guard client.socketPath != nil || ProcessSupport.isListening(host: client.host, port: port), let health = try? await client.health(timeout: .seconds(5)) else {
+        guard client.mayBeListening, let health = try? await client.health(timeout: .seconds(5)) else {
             return nil
         }
         try check(health, client: client)

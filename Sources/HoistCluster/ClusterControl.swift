@@ -88,8 +88,8 @@ public struct ClusterControl: Sendable {
                     try await bootstrap.stopDaemon(pid: pid, home: facts.hoistHome)
                 }
                 if deleteApps {
-                    let home = facts.hoistHome
-                    try await bootstrap.ssh.check("rm -rf \(quoted(home))/apps \(quoted(home))/blobs \(quoted(home))/lib \(quoted(home))/runs")
+                    let home = quoted(facts.hoistHome)
+                    try await bootstrap.ssh.check("rm -rf \(home)/apps \(home)/blobs \(home)/lib \(home)/runs")
                 }
             } catch {
                 problems.append("\(error)")

@@ -178,7 +178,8 @@ public struct HostBootstrap: Sendable {
         let blob = "\(home)/blobs/\(sha)"
         let libraries = try await Self.swiftLibraries(of: executable)
         let libraryDirectory = "\(home)/lib/\(sha.prefix(16))"
-        let present = try await ssh.check("mkdir -p \(quoted(home))/blobs \(quoted(home))/logs \(quoted(libraryDirectory)) && chmod 700 \(quoted(home)); test -x \(quoted(blob)) && echo blob; test -f \(quoted(libraryDirectory))/.complete && echo lib; true")
+        let quotedHome = quoted(home)
+        let present = try await ssh.check("mkdir -p \(quotedHome)/blobs \(quotedHome)/logs \(quoted(libraryDirectory)) && chmod 700 \(quotedHome); test -x \(quoted(blob)) && echo blob; test -f \(quoted(libraryDirectory))/.complete && echo lib; true")
         var uploaded = false
         if !present.contains("blob") {
             uploaded = true
@@ -203,20 +204,21 @@ public struct HostBootstrap: Sendable {
         case .none: "HOIST_REQUIRE_TOKEN=1"
         case .tls: "HOIST_TLS=1"
         }
+        let home = quoted(home)
         // setsid and all three redirects, or the ssh session would wait for the daemon.
         let command = """
-            mkdir -p \(quoted(home))/logs && chmod 700 \(quoted(home)) && cd \(quoted(home)) || exit 1
-            rm -f \(quoted(home))/daemon.port
-            echo \(quoted(mode)) > \(quoted(home))/daemon.mode
-            HOIST_ROLE=daemon HOIST_HOME=\(quoted(home)) HOIST_HOST=\(quoted(address)) HOIST_PORT=\(port) \(security) LD_LIBRARY_PATH=\(quoted(libraries)) setsid nohup \(quoted(blob)) >> \(quoted(home))/logs/daemon.log 2>&1 < /dev/null &
+            mkdir -p \(home)/logs && chmod 700 \(home) && cd \(home) || exit 1
+            rm -f \(home)/daemon.port
+            echo \(quoted(mode)) > \(home)/daemon.mode
+            HOIST_ROLE=daemon HOIST_HOME=\(home) HOIST_HOST=\(quoted(address)) HOIST_PORT=\(port) \(security) LD_LIBRARY_PATH=\(quoted(libraries)) setsid nohup \(quoted(blob)) >> \(home)/logs/daemon.log 2>&1 < /dev/null &
             pid=$!
             i=0
             while [ $i -lt 200 ]; do
-              if [ -s \(quoted(home))/daemon.port ] && [ -s \(quoted(home))/daemon.token ]; then cat \(quoted(home))/daemon.port; exit 0; fi
+              if [ -s \(home)/daemon.port ] && [ -s \(home)/daemon.token ]; then cat \(home)/daemon.port; exit 0; fi
               kill -0 $pid 2>/dev/null || break
               sleep 0.05; i=$((i+1))
             done
-            echo "the daemon did not start; its log ends:" >&2; tail -5 \(quoted(home))/logs/daemon.log >&2; exit 1
+            echo "the daemon did not start; its log ends:" >&2; tail -5 \(home)/logs/daemon.log >&2; exit 1
             """
         let output = try await ssh.run(command)
         guard output.status == 0, let port = Int(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {

@@ -83,7 +83,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withExitCodes {
-                guard options.client.socketPath != nil || ProcessSupport.isListening(host: options.client.host, port: options.resolvedPort), let health = try? await options.client.health(timeout: .seconds(3)) else {
+                guard options.client.mayBeListening, let health = try? await options.client.health(timeout: .seconds(3)) else {
                     throw HoistError(.daemonUnavailable, "no hoist daemon is answering at \(options.client.address)")
                 }
                 let apps = try await options.client.apps()

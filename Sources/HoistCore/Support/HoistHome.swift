@@ -141,8 +141,7 @@ public enum HoistEnvironment {
     /// Whether a switch like `HOIST_TLS` is on. Unset, empty, `0`, `false`, `no` and `off` are
     /// off; anything else is on, so that a misspelt value errs on the safe side.
     public static func isEnabled(_ name: String) -> Bool {
-        guard let value = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
-        return !["", "0", "false", "no", "off"].contains(value)
+        isEnabled(name, default: false)
     }
 
     public static let defaultPort = 32300

@@ -19,7 +19,7 @@ struct DaemonRoutes: Sendable {
     /// peers are the daemon's own user (checked by uid).
     func register(on router: Router<BasicRequestContext>, controlRoutesNeedToken: Bool) {
         let checkToken: @Sendable (Request) -> Response? = { request in
-            controlRoutesNeedToken ? self.checkToken(request) : nil
+            controlRoutesNeedToken ? self.tokenRefusal(request) : nil
         }
         router.get("/") { _, _ in try json(listing()) }
         router.get("/openapi.json") { _, _ in
@@ -168,7 +168,7 @@ struct DaemonRoutes: Sendable {
     }
 
     /// `nil` when the request carries the control token; a 401 that reveals nothing otherwise.
-    private func checkToken(_ request: Request) -> Response? {
+    private func tokenRefusal(_ request: Request) -> Response? {
         if BearerToken.matches(request, controlToken) { return nil }
         return BearerToken.unauthorized(
             "this route needs the daemon's control token (Authorization: Bearer …, from \(HoistHome.controlTokenFileName) in the daemon's home)"
