@@ -13,8 +13,8 @@ import HoistSSH
 ///
 /// The app's own executable is sent (with the Swift runtime libraries it loads) when the host
 /// is compatible — same architecture, glibc not older — so nothing is rebuilt. Each host's
-/// daemon listens on the host's loopback, on a port the kernel picks, and is reached through a
-/// port forwarded over the SSH master connection (``Connection/tunnel``). A cluster that
+/// daemon listens only on its private Unix socket, reached through a local socket forwarded
+/// over the SSH master connection (``Connection/tunnel``). A cluster that
 /// connected is saved under `~/.hoist/clusters/<name>.json` and can be loaded with
 /// ``named(_:)`` or managed with `hoist cluster status|ssh|down <name>`.
 public struct Cluster: Codable, Sendable, Hashable {
@@ -28,8 +28,9 @@ public struct Cluster: Codable, Sendable, Hashable {
     public var code: CodeDelivery
     /// How a host builds the package when it builds.
     public var build: BuildOptions
-    /// The daemons' port. `nil`: the kernel picks one on each host for ``Connection/tunnel``
-    /// (so that several users of one host never collide); 32300 for the other connections.
+    /// The daemons' port. `nil`: 32300 for ``Connection/tls`` and ``Connection/none``; for a
+    /// ``Connection/tunnel`` to a host that refuses socket forwarding, the kernel picks one (so
+    /// that several users of one host never collide).
     public var daemonPort: Int?
     /// SHA-256 fingerprints of each host's daemon certificate (``Connection/tls``), keyed by
     /// ``SSHHost/description``: recorded on first connect, checked after.

@@ -24,7 +24,10 @@ public struct ClusterControl: Sendable {
         public var reachable: Bool
         public var architecture: String?
         public var daemonPid: Int32?
+        /// The TCP port the daemon listens on, when it does.
         public var daemonPort: Int?
+        /// The daemon's private socket on the host.
+        public var daemonSocket: String?
         public var hoistVersion: String?
         public var apps: [String]
         /// Why the host could not be asked, when it could not.
@@ -62,8 +65,12 @@ public struct ClusterControl: Sendable {
             status.architecture = facts.architecture
             status.daemonPid = facts.daemonPid
             status.daemonPort = facts.daemonPort
-            if let port = facts.daemonPort, facts.daemonPid != nil {
-                let client = try await bootstrap.client(port: port, address: try await bootstrap.daemonAddress(), home: facts.hoistHome)
+            status.daemonSocket = facts.daemonSocket ? facts.daemonSocketPath : nil
+            if facts.daemonPid != nil, facts.daemonSocket || facts.daemonPort != nil {
+                // A tunnel reaches the daemon's socket when sshd forwards it, else its TCP port.
+                let listener: HostBootstrap.Listener = cluster.connection == .tunnel && facts.daemonSocket && facts.daemonMode == bootstrap.mode(.socket, address: "") ? .socket : .tcp
+                let (client, tunnel) = try await bootstrap.client(listener: listener, port: facts.daemonPort, address: try await bootstrap.daemonAddress(), home: facts.hoistHome)
+                defer { if let tunnel { Task { await bootstrap.ssh.cancelForward(tunnel) } } }
                 let health = try await client.health(timeout: .seconds(5))
                 status.hoistVersion = health.version
                 status.apps = try await client.apps().map(\.name).sorted()

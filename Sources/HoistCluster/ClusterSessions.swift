@@ -112,9 +112,8 @@ public final class ClusterSessions: Sendable {
                 let last = NIOLockedValueBox(connected)
                 members.append(.init(label: host.description, client: connected.client) {
                     // The tunnel to a daemon that went away is closed before a new one opens.
-                    let previous = last.withLockedValue { $0 }
-                    if cluster.connection == .tunnel, let local = URL(string: previous.client.baseURL)?.port, let remote = previous.facts.daemonPort {
-                        await bootstrap.ssh.cancelForward(localPort: local, remotePort: remote)
+                    if let tunnel = last.withLockedValue({ $0.tunnel }) {
+                        await bootstrap.ssh.cancelForward(tunnel)
                     }
                     let next = try await bootstrap.connect()
                     last.withLockedValue { $0 = next }

@@ -2,7 +2,9 @@
 extension Cluster {
     /// How this machine reaches the hosts' daemons.
     public enum Connection: String, Codable, Sendable, CaseIterable {
-        /// The daemon listens on the host's loopback; calls go through a port forwarded over SSH.
+        /// The daemon listens only on its private Unix socket in the login user's Hoist home; calls
+        /// go through a local socket (0600) forwarded to it over SSH. A host whose sshd refuses
+        /// socket forwarding gets a daemon on its loopback TCP, with the token on every route.
         case tunnel
         /// The daemon listens on the host's address with HTTPS, its certificate pinned by
         /// fingerprint in the saved cluster config, and every request needs a bearer token.

@@ -44,7 +44,11 @@ public struct HostBootstrap: Sendable {
         public var daemonMode: String?
         /// `uname -s`: Hoist's daemon runs on Linux.
         public var os: String
+        /// Whether the daemon's private socket (`daemon.sock`) exists.
+        public var daemonSocket: Bool = false
         public var hoistHome: String { home + "/.hoist" }
+        /// Where the daemon's private socket is.
+        public var daemonSocketPath: String { hoistHome + "/" + HoistHome.socketFileName }
     }
 
     /// A host ready to serve.
@@ -60,6 +64,19 @@ public struct HostBootstrap: Sendable {
         public var uploaded: Bool
         /// The SHA-256 of the daemon's certificate (``Cluster/Connection/tls``), to pin.
         public var certificateFingerprint: String?
+        /// The forward that carries ``client`` (``Cluster/Connection/tunnel``), closed before a
+        /// reconnect opens another.
+        public var tunnel: SSHTransport.Forward?
+    }
+
+    /// How the host's daemon is reached.
+    enum Listener: Equatable {
+        /// Its private socket only (``Cluster/Connection/tunnel``): nothing of the user's listens on
+        /// the host's TCP.
+        case socket
+        /// TCP (with the token on every route) on `address`: `.none`, `.tls`, and a tunnel to a
+        /// host whose sshd refuses Unix-socket forwarding.
+        case tcp
     }
 
     public func connect() async throws -> Connected {
@@ -85,28 +102,83 @@ public struct HostBootstrap: Sendable {
         }
 
         let address = try await daemonAddress()
-        let mode = "\(cluster.connection.rawValue) \(address) \(cluster.daemonPort.map(String.init) ?? "auto")"
-        let blob = facts.hoistHome + "/blobs/" + sha
+        let start = Start(blob: facts.hoistHome + "/blobs/" + sha, home: facts.hoistHome, libraries: libraries, address: address)
         var started = false
-        if let pid = facts.daemonPid, facts.daemonMode != mode {
+        if let pid = facts.daemonPid, !acceptable(mode: facts.daemonMode, address: address) {
             // A daemon started for another connection (say, loopback only when this cluster
             // wants TLS on the host's address) is replaced, unless it has runs in flight.
-            try await replace(pid: pid, home: facts.hoistHome, reason: "was started for '\(facts.daemonMode ?? "?")', this cluster wants '\(mode)'")
+            try await replace(pid: pid, home: facts.hoistHome, reason: "was started for '\(facts.daemonMode ?? "?")', this cluster wants '\(mode(.preferred(for: cluster.connection), address: address))'")
             facts.daemonPid = nil
         }
-        if facts.daemonPid == nil || facts.daemonPort == nil {
-            facts.daemonPort = try await startDaemon(blob: blob, home: facts.hoistHome, libraries: libraries, address: address, mode: mode)
+        if facts.daemonPid == nil || !(facts.daemonSocket || facts.daemonPort != nil) {
+            try await startDaemon(start, listener: .preferred(for: cluster.connection), facts: &facts)
             started = true
         }
-        var (client, health) = try await open(port: facts.daemonPort!, address: address, home: facts.hoistHome, started: started)
+        var (client, health, tunnel) = try await reach(&facts, start: start, started: &started)
         if health.protocolVersion != DaemonAPI.protocolVersion {
             try await replace(pid: health.pid, home: facts.hoistHome, reason: "(Hoist \(health.version)) speaks protocol \(health.protocolVersion), this program \(DaemonAPI.protocolVersion)")
-            facts.daemonPort = try await startDaemon(blob: blob, home: facts.hoistHome, libraries: libraries, address: address, mode: mode)
+            if let tunnel { await ssh.cancelForward(tunnel) }
+            try await startDaemon(start, listener: .preferred(for: cluster.connection), facts: &facts)
             started = true
-            (client, health) = try await open(port: facts.daemonPort!, address: address, home: facts.hoistHome, started: true)
+            (client, health, tunnel) = try await reach(&facts, start: start, started: &started)
         }
         facts.daemonPid = health.pid
-        return Connected(client: client, facts: facts, health: health, started: started, sha256: sha, uploaded: uploaded, certificateFingerprint: client.pinnedFingerprint)
+        return Connected(client: client, facts: facts, health: health, started: started, sha256: sha, uploaded: uploaded, certificateFingerprint: client.pinnedFingerprint, tunnel: tunnel)
+    }
+
+    /// What a daemon start needs besides its listener.
+    struct Start {
+        var blob: String
+        var home: String
+        var libraries: String
+        var address: String
+    }
+
+    /// `daemon.mode` for a daemon this cluster starts: the connection and where it listens.
+    func mode(_ listener: Listener, address: String) -> String {
+        switch listener {
+        case .socket: "\(cluster.connection.rawValue) socket"
+        case .tcp: "\(cluster.connection.rawValue) \(address) \(cluster.daemonPort.map(String.init) ?? "auto")"
+        }
+    }
+
+    /// Whether a running daemon started as `mode` serves this cluster: for a tunnel, on its
+    /// socket or (a host that refuses socket forwarding) on loopback TCP.
+    func acceptable(mode running: String?, address: String) -> Bool {
+        guard let running else { return false }
+        return running == mode(.tcp, address: address) || (cluster.connection == .tunnel && running == mode(.socket, address: address))
+    }
+
+    /// Opens the way to the running daemon and checks its health. For a tunnel, the daemon's
+    /// socket is forwarded to a local socket; when the host's sshd refuses that, the daemon is
+    /// reached over loopback TCP with its token instead (restarted with a TCP listener if it had
+    /// none), with a warning.
+    private func reach(_ facts: inout Facts, start: Start, started: inout Bool) async throws -> (DaemonClient, DaemonAPI.Health, SSHTransport.Forward?) {
+        guard cluster.connection == .tunnel else {
+            guard let port = facts.daemonPort else { throw HoistError(.daemonUnavailable, "the daemon on \(host) has no TCP port (no daemon.port in \(facts.hoistHome))") }
+            let (client, tunnel) = try await client(listener: .tcp, port: port, address: start.address, home: facts.hoistHome)
+            return (client, try await health(of: client, home: facts.hoistHome, started: started), tunnel)
+        }
+        if facts.daemonSocket {
+            let (client, tunnel) = try await client(listener: .socket, port: nil, address: start.address, home: facts.hoistHome)
+            // A just-started daemon answers at once; refused forwards fail every attempt.
+            for attempt in 0..<(started ? 20 : 3) {
+                if attempt > 0 { try await Task.sleep(for: .milliseconds(50)) }
+                if let health = try? await client.health(timeout: .seconds(2)) { return (client, health, tunnel) }
+            }
+            await ssh.cancelForward(tunnel!)
+            FileHandle.standardError.write(Data("hoist: warning: \(host)'s sshd refuses to forward its daemon's Unix socket (AllowStreamLocalForwarding); reaching the daemon over the host's TCP loopback instead, with its token on every route\n".utf8))
+        }
+        if facts.daemonPort == nil {
+            // A socket-only daemon cannot be reached: it is restarted with a TCP listener.
+            if let pid = facts.daemonPid {
+                try await replace(pid: pid, home: facts.hoistHome, reason: "listens only on its socket, which \(host)'s sshd will not forward")
+            }
+            try await startDaemon(start, listener: .tcp, facts: &facts)
+            started = true
+        }
+        let (client, tunnel) = try await client(listener: .tcp, port: facts.daemonPort!, address: start.address, home: facts.hoistHome)
+        return (client, try await health(of: client, home: facts.hoistHome, started: started), tunnel)
     }
 
     /// Where the daemon listens on the host: its loopback for a tunnel, otherwise the address
@@ -135,10 +207,11 @@ public struct HostBootstrap: Sendable {
             echo "$sw"
             cat "$HOME/.hoist/daemon.mode" 2>/dev/null || echo
             uname -s
+            if [ -S "$HOME/.hoist/daemon.sock" ]; then echo socket; else echo; fi
             """#
         let text = try await ssh.check(script)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.count >= 8 else {
+        guard lines.count >= 9 else {
             throw SSHError(.commandFailed, host: host.description, "could not read the host's home, architecture and glibc (got: \(text))")
         }
         return Facts(
@@ -149,7 +222,8 @@ public struct HostBootstrap: Sendable {
             daemonPort: Int(lines[4]),
             swift: lines[5].isEmpty ? nil : lines[5],
             daemonMode: lines[6].isEmpty ? nil : lines[6],
-            os: lines[7]
+            os: lines[7],
+            daemonSocket: lines[8] == "socket"
         )
     }
 
@@ -196,45 +270,49 @@ public struct HostBootstrap: Sendable {
         return (libraryDirectory, uploaded)
     }
 
-    /// Starts the daemon detached under the login user and returns the port it listens on.
-    private func startDaemon(blob: String, home: String, libraries: String, address: String, mode: String) async throws -> Int {
+    /// Starts the daemon detached under the login user, listening on its socket only or also on
+    /// TCP, and records where in `facts`.
+    private func startDaemon(_ start: Start, listener: Listener, facts: inout Facts) async throws {
         let port = cluster.daemonPort ?? (cluster.connection == .tunnel ? 0 : HoistEnvironment.defaultPort)
-        let security = switch cluster.connection {
-        case .tunnel: ""
-        case .none: "HOIST_REQUIRE_TOKEN=1"
-        case .tls: "HOIST_TLS=1"
+        let security = switch (cluster.connection, listener) {
+        case (.tunnel, .socket): "\(HoistEnvironment.tcp)=0"
+        case (.tunnel, .tcp), (.none, _): "\(HoistEnvironment.requireToken)=1"
+        case (.tls, _): "\(HoistEnvironment.tls)=1"
         }
-        let home = quoted(home)
+        let home = quoted(start.home)
+        let ready = listener == .socket ? "[ -S \(home)/daemon.sock ]" : "[ -s \(home)/daemon.port ]"
         // setsid and all three redirects, or the ssh session would wait for the daemon.
         let command = """
             mkdir -p \(home)/logs && chmod 700 \(home) && cd \(home) || exit 1
-            rm -f \(home)/daemon.port
-            echo \(quoted(mode)) > \(home)/daemon.mode
-            HOIST_ROLE=daemon HOIST_HOME=\(home) HOIST_HOST=\(quoted(address)) HOIST_PORT=\(port) \(security) LD_LIBRARY_PATH=\(quoted(libraries)) setsid nohup \(quoted(blob)) >> \(home)/logs/daemon.log 2>&1 < /dev/null &
+            rm -f \(home)/daemon.port \(home)/daemon.sock
+            echo \(quoted(mode(listener, address: start.address))) > \(home)/daemon.mode
+            HOIST_ROLE=daemon HOIST_HOME=\(home) HOIST_HOST=\(quoted(start.address)) HOIST_PORT=\(port) \(security) LD_LIBRARY_PATH=\(quoted(start.libraries)) setsid nohup \(quoted(start.blob)) >> \(home)/logs/daemon.log 2>&1 < /dev/null &
             pid=$!
             i=0
             while [ $i -lt 200 ]; do
-              if [ -s \(home)/daemon.port ] && [ -s \(home)/daemon.token ]; then cat \(home)/daemon.port; exit 0; fi
+              if \(ready) && [ -s \(home)/daemon.token ]; then echo $pid; cat \(home)/daemon.port 2>/dev/null || echo socket; exit 0; fi
               kill -0 $pid 2>/dev/null || break
               sleep 0.05; i=$((i+1))
             done
             echo "the daemon did not start; its log ends:" >&2; tail -5 \(home)/logs/daemon.log >&2; exit 1
             """
         let output = try await ssh.run(command)
-        guard output.status == 0, let port = Int(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        let answer = output.stdout.split(separator: "\n").map(String.init)
+        guard output.status == 0, answer.count == 2, let pid = Int32(answer[0]), listener == .socket || Int(answer[1]) != nil else {
             throw HoistError(.daemonUnavailable, "could not start the daemon on \(host): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        return port
+        facts.daemonPid = pid
+        facts.daemonSocket = true
+        facts.daemonPort = Int(answer[1])
     }
 
-    /// Opens the way to the daemon on `port` and returns a client with its health.
-    private func open(port: Int, address: String, home: String, started: Bool) async throws -> (DaemonClient, DaemonAPI.Health) {
-        let client = try await client(port: port, address: address, home: home)
+    /// Asks the daemon for its health until it answers (20 s at most).
+    private func health(of client: DaemonClient, home: String, started: Bool) async throws -> DaemonAPI.Health {
         let deadline = ContinuousClock.now + .seconds(20)
         var lastError: (any Error)?
         while ContinuousClock.now < deadline {
             do {
-                return (client, try await client.health(timeout: .seconds(2)))
+                return try await client.health(timeout: .seconds(2))
             } catch let error as HoistError where error.code == .certificateMismatch || error.code == .unauthorized {
                 throw error
             } catch {
@@ -246,25 +324,33 @@ public struct HostBootstrap: Sendable {
         throw HoistError(.daemonUnavailable, "the daemon on \(host)\(started ? " (just started)" : "") did not answer at \(client.address) (\(lastError.map { "\($0)" } ?? "no answer")); its log ends:\n\(log)")
     }
 
-    /// A client for the host's daemon on `port`, with its token: through a newly forwarded local
-    /// port (``Cluster/Connection/tunnel``), or straight to `address` over HTTPS with the
+    /// A client for the host's daemon, with its token: through a newly forwarded local socket
+    /// or port (``Cluster/Connection/tunnel``), or straight to `address:port` over HTTPS with the
     /// certificate pinned (``Cluster/Connection/tls``) or plain HTTP (``Cluster/Connection/none``).
-    func client(port: Int, address: String, home: String) async throws -> DaemonClient {
+    func client(listener: Listener, port: Int?, address: String, home: String) async throws -> (DaemonClient, SSHTransport.Forward?) {
         let token = try await ssh.check("cat \(quoted(home))/daemon.token").trimmingCharacters(in: .whitespacesAndNewlines)
-        switch cluster.connection {
-        case .tunnel:
-            let localPort = try LocalPorts.free()
-            try await ssh.forward(localPort: localPort, remotePort: port)
-            return DaemonClient(baseURL: "http://127.0.0.1:\(localPort)", token: token)
-        case .none:
-            return DaemonClient(baseURL: "http://\(address):\(port)", token: token)
-        case .tls:
+        switch (cluster.connection, listener, port) {
+        case (.tunnel, .socket, _):
+            let forward = SSHTransport.Forward.socket(local: try ssh.localSocketPath(), remote: home + "/" + HoistHome.socketFileName)
+            try await ssh.forward(forward)
+            guard case let .socket(local, _) = forward else { preconditionFailure() }
+            return (DaemonClient(socketPath: local, token: token), forward)
+        case let (.tunnel, .tcp, port?):
+            let forward = SSHTransport.Forward.port(local: try LocalPorts.free(), remoteHost: "127.0.0.1", remotePort: port)
+            try await ssh.forward(forward)
+            guard case let .port(local, _, _) = forward else { preconditionFailure() }
+            return (DaemonClient(baseURL: "http://127.0.0.1:\(local)", token: token), forward)
+        case let (.none, _, port?):
+            return (DaemonClient(baseURL: "http://\(address):\(port)", token: token), nil)
+        case let (.tls, _, port?):
             let pem = try await ssh.check("cat \(quoted(home))/tls/cert.pem")
             let fingerprint = try CertificateFingerprint.sha256(pem: pem)
             if let pinned = cluster.pinnedCertificates[host.description], pinned != fingerprint {
                 throw HoistError(.certificateMismatch, "the daemon certificate on \(host) (SHA-256 \(fingerprint)) is not the one pinned for it in cluster '\(cluster.name)' (\(pinned)); if the host's Hoist home was reset on purpose, delete that pin from \(ClusterStore().path(of: cluster.name)) and connect again")
             }
-            return try DaemonClient(baseURL: "https://\(address):\(port)", token: token, pinnedCertificatePEM: pem)
+            return (try DaemonClient(baseURL: "https://\(address):\(port)", token: token, pinnedCertificatePEM: pem), nil)
+        default:
+            throw HoistError(.daemonUnavailable, "the daemon on \(host) has no TCP port (no daemon.port in \(home))")
         }
     }
 
@@ -288,7 +374,7 @@ public struct HostBootstrap: Sendable {
             i=0
             while kill -0 \(pid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(pid)/status && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
             if kill -0 \(pid) 2>/dev/null && ! grep -qs '^State:.*Z' /proc/\(pid)/status; then kill -9 \(pid); fi
-            rm -f \(quoted(home))/daemon.port \(quoted(home))/daemon.mode
+            rm -f \(quoted(home))/daemon.port \(quoted(home))/daemon.mode \(quoted(home))/daemon.sock
             """)
     }
 
@@ -313,5 +399,12 @@ public struct HostBootstrap: Sendable {
             let path = line[arrow.upperBound...].split(separator: " ").first.map(String.init) ?? ""
             return path.contains("/swift/") ? path : nil
         }
+    }
+}
+
+extension HostBootstrap.Listener {
+    /// Where a daemon for `connection` listens when nothing forces otherwise.
+    static func preferred(for connection: Cluster.Connection) -> Self {
+        connection == .tunnel ? .socket : .tcp
     }
 }

@@ -41,6 +41,9 @@ public struct SSHTransport: Sendable {
             "-o", "StrictHostKeyChecking=accept-new",
             "-o", "ConnectTimeout=10",
             "-o", "ServerAliveInterval=15",
+            // The master makes the listeners of forwards: a local socket is the user's alone.
+            "-o", "StreamLocalBindMask=0177",
+            "-o", "StreamLocalBindUnlink=yes",
         ]
         if let configFile = host.configFile { options = ["-F", configFile] + options }
         if let user = host.user { options += ["-l", user] }
@@ -132,19 +135,56 @@ public struct SSHTransport: Sendable {
         }
     }
 
-    /// Forwards a local port to `remoteHost:remotePort` as seen from the host, over the master.
-    public func forward(localPort: Int, remotePort: Int, remoteHost: String = "127.0.0.1") async throws {
-        _ = try await run("true")
-        let output = try await Self.execute("/usr/bin/ssh", options + ["-o", "ExitOnForwardFailure=yes", "-O", "forward", "-L", "127.0.0.1:\(localPort):\(remoteHost):\(remotePort)", host.host], stdin: nil)
-        guard output.status == 0 else {
-            throw SSHError(.commandFailed, host: host.description, "could not forward local port \(localPort) to \(remoteHost):\(remotePort): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+    /// A forward over the master connection: what listens here and where it leads on the host.
+    public enum Forward: Sendable, Hashable, CustomStringConvertible {
+        /// A TCP port on this machine's loopback to `remoteHost:remotePort` as seen from the host.
+        case port(local: Int, remoteHost: String, remotePort: Int)
+        /// A Unix socket here (mode 0600) to a Unix socket on the host: no TCP port on either side.
+        case socket(local: String, remote: String)
+
+        /// The `-L` argument for ssh.
+        var specification: String {
+            switch self {
+            case let .port(local, remoteHost, remotePort): "127.0.0.1:\(local):\(remoteHost):\(remotePort)"
+            case let .socket(local, remote): "\(local):\(remote)"
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case let .port(local, remoteHost, remotePort): "local port \(local) to \(remoteHost):\(remotePort)"
+            case let .socket(local, remote): "local socket \(local) to \(remote)"
+            }
         }
     }
 
-    /// Stops a forward made by ``forward(localPort:remotePort:remoteHost:)``, freeing the local
-    /// port; nothing happens when the master connection (and with it the forward) is gone.
-    public func cancelForward(localPort: Int, remotePort: Int, remoteHost: String = "127.0.0.1") async {
-        _ = try? await Self.execute("/usr/bin/ssh", options + ["-O", "cancel", "-L", "127.0.0.1:\(localPort):\(remoteHost):\(remotePort)", host.host], stdin: nil)
+    /// Opens `forward` on the master connection. A local socket is the user's alone (mode 0600,
+    /// `StreamLocalBindMask`, in the 0700 control directory). An sshd that forbids the forward
+    /// (`AllowTcpForwarding`, `AllowStreamLocalForwarding`) accepts it here and refuses each
+    /// connection through it.
+    public func forward(_ forward: Forward) async throws {
+        _ = try await run("true")
+        if case let .socket(local, _) = forward, local.utf8.count > 107 {
+            throw SSHError(.commandFailed, host: host.description, "the local socket path \(local) is longer than a Unix socket path may be (107 bytes); set TMPDIR to a shorter directory")
+        }
+        let output = try await Self.execute("/usr/bin/ssh", options + ["-o", "ExitOnForwardFailure=yes", "-O", "forward", "-L", forward.specification, host.host], stdin: nil)
+        guard output.status == 0 else {
+            throw SSHError(.commandFailed, host: host.description, "could not forward \(forward): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    /// Stops a forward made by ``forward(_:)``, freeing its local port or removing its local
+    /// socket; nothing happens on the host when the master connection (and with it the forward)
+    /// is gone.
+    public func cancelForward(_ forward: Forward) async {
+        _ = try? await Self.execute("/usr/bin/ssh", options + ["-O", "cancel", "-L", forward.specification, host.host], stdin: nil)
+        if case let .socket(local, _) = forward { unlink(local) }
+    }
+
+    /// A fresh path for a local forwarded socket, in the (0700) control directory.
+    public func localSocketPath() throws -> String {
+        try FileManager.default.createDirectory(atPath: controlDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return controlDirectory + "/d-" + String(UInt64.random(in: 0...UInt64.max), radix: 36) + ".sock"
     }
 
     /// Closes the master connection (and its forwards).

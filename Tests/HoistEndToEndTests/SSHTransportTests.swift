@@ -82,6 +82,54 @@ struct ClusterTests {
         }
     }
 
+    @Test("a tunnel reaches the host's daemon on its private socket; a host refusing socket forwards gets TCP with the token; a home needing quotes works")
+    func socketTunnels() async throws {
+        let run = try TestHosts.scenario("cluster-socket")
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = Set(run.stdout.split(separator: "\n").map(String.init))
+        for line in ["hoist-a.call=42", "hoist-a.endpoint=http+unix", "hoist-a.again=false,socket", "hoist-a.status=[\"testapp\"]",
+                     "hoist-nosock.call=42", "hoist-nosock.endpoint=http", "hoist-nosock.again=false,port", "hoist-nosock.status=[\"testapp\"]",
+                     "hoist-quote.call=42", "hoist-quote.endpoint=http+unix", "hoist-quote.again=false,socket", "hoist-quote.down=ok"] {
+            #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
+        }
+        #expect(run.stderr.contains("hoist-nosock's sshd refuses to forward its daemon's Unix socket"), "no warning in: \(run.stderr)")
+        // hoist-a's and hoist-nosock's daemons were left running for these checks.
+        let left = try ["hoist-a", "hoist-nosock"].map { Cluster("socket-\($0)", hosts: [try TestHosts.host($0)]) }
+        do {
+            try await checkSocketTunnels(lines)
+        } catch {
+            for cluster in left { try? await cluster.down() }
+            throw error
+        }
+        for cluster in left { try await cluster.down() }
+    }
+
+    private func checkSocketTunnels(_ lines: Set<String>) async throws {
+        // Nothing of hoist-a's daemon listens on TCP: only its socket, 0600 in a 0700 home.
+        let pid = try #require(lines.first { $0.hasPrefix("hoist-a.pid=") }.map { String($0.dropFirst("hoist-a.pid=".count)) })
+        let listening = try Command.run("/usr/bin/ss", ["-Hltnp"]).stdout
+        #expect(!listening.contains("pid=\(pid),"), "hoist-a's daemon (pid \(pid)) listens on TCP: \(listening)")
+        #expect(!FileManager.default.fileExists(atPath: "/home/hoist-a/.hoist/daemon.port"))
+        #expect((try FileManager.default.attributesOfItem(atPath: "/home/hoist-a/.hoist/daemon.sock")[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect((try FileManager.default.attributesOfItem(atPath: "/home/hoist-a/.hoist")[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+        // Another user of the host (hoist-b) cannot open it.
+        try await TestHosts.withTransport("hoist-b") { other in
+            let socket = try await other.run("curl -s -o /dev/null -w '%{http_code}' --unix-socket /home/hoist-a/.hoist/daemon.sock -d '[1,2]' http://localhost/testapp/add")
+            #expect(socket.stdout == "000", "\(socket)")
+        }
+        // The host that refuses socket forwards: its daemon is on loopback TCP, with the token
+        // on every route.
+        let port = try String(contentsOfFile: "/home/hoist-nosock/.hoist/daemon.port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        try await TestHosts.withTransport("hoist-a") { other in
+            let tcp = try await other.run("curl -s -o /dev/null -w '%{http_code}' -d '[1,2]' http://127.0.0.1:\(port)/testapp/add")
+            #expect(tcp.stdout == "401", "\(tcp)")
+        }
+        // hoist-quote's daemon ran from its quoted home and was removed with its apps.
+        let quoteHome = "/home/hoist q'uote $x;y"
+        #expect(FileManager.default.fileExists(atPath: quoteHome + "/.hoist/logs/daemon.log"))
+        #expect(!FileManager.default.fileExists(atPath: quoteHome + "/.hoist/apps/testapp"), "down(deleteApps:) left the app")
+    }
+
     @Test("a daemon on the host's address: .none needs the token (401 otherwise), .tls pins the certificate")
     func connections() async throws {
         let nonePort = try TestDaemon.freePort(on: "127.0.0.2")
@@ -173,13 +221,11 @@ struct ClusterTests {
         let hosts = try JSONDecoder().decode([ClusterControl.HostStatus].self, from: Data(status.stdout.utf8))
         #expect(hosts.count == 1 && hosts[0].reachable && hosts[0].daemonPid != nil && hosts[0].hoistVersion != nil)
 
-        // Another user of the host (hoist-a) reaches neither the daemon's TCP port without the
-        // token nor its socket in hoist-b's home.
+        // The daemon listens on its socket only, and another user of the host (hoist-a) cannot
+        // open it.
         #expect(DaemonClient.isSocket("/home/hoist-b/.hoist/daemon.sock"))
-        let port = try String(contentsOfFile: "/home/hoist-b/.hoist/daemon.port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(hosts.first?.daemonSocket == "/home/hoist-b/.hoist/daemon.sock" && hosts.first?.daemonPort == nil)
         try await TestHosts.withTransport("hoist-a") { other in
-            let tcp = try await other.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:\(port)/_hoist/runs")
-            #expect(tcp.stdout == "401", "\(tcp)")
             let socket = try await other.run("curl -s -o /dev/null -w '%{http_code}' --unix-socket /home/hoist-b/.hoist/daemon.sock http://localhost/_hoist/runs")
             #expect(socket.stdout == "000", "\(socket)")
         }

@@ -161,7 +161,8 @@ private func printStatuses(_ statuses: [ClusterControl.HostStatus]) {
             print("\(status.host)  unreachable: \(status.problem ?? "?")")
             continue
         }
-        let daemon = status.daemonPid.map { "daemon pid \($0) port \(status.daemonPort.map(String.init) ?? "?")" } ?? "no daemon"
+        let listening = status.daemonPort.map { "port \($0)" } ?? (status.daemonSocket.map { "socket \($0)" } ?? "?")
+        let daemon = status.daemonPid.map { "daemon pid \($0) \(listening)" } ?? "no daemon"
         let apps = status.apps.isEmpty ? "" : "  apps: \(status.apps.joined(separator: ", "))"
         print("\(status.host)  \(status.architecture ?? "?")  \(daemon)\(status.hoistVersion.map { "  Hoist \($0)" } ?? "")\(apps)")
     }

@@ -204,6 +204,9 @@ struct TestApp: HoistApp {
             try await cluster.down()
             return
         }
+        if CommandLine.arguments.dropFirst().first == "cluster-socket" {
+            return try await runClusterSocket()
+        }
         if CommandLine.arguments.dropFirst().first == "cluster-modes" {
             return try await runClusterModes()
         }
@@ -426,6 +429,35 @@ struct TestApp: HoistApp {
         } catch {
             try? await cluster.down()
             throw error
+        }
+    }
+
+    /// Tunnels: to hoist-a's daemon socket; to hoist-nosock, whose sshd refuses socket forwarding
+    /// (TCP with the token, and a warning); to hoist-quote, whose home needs quoting everywhere.
+    static func runClusterSocket() async throws {
+        let config = ProcessInfo.processInfo.environment["HOIST_TEST_SSH_CONFIG"]
+        for name in ["hoist-a", "hoist-nosock", "hoist-quote"] {
+            let cluster = Cluster("socket-\(name)", hosts: [SSHHost(name, configFile: config)])
+            do {
+                let remote = try await add.to(cluster, env: Env(name: "quoted", setup: ["echo set up > marker"]))
+                print("\(name).call=\(try await remote(40, 2))")
+                print("\(name).endpoint=\(remote.endpoint.scheme ?? "?")")
+                // A second session finds the daemon and reaches it the same way.
+                ClusterSessions.shared.forget(cluster)
+                let again = try await HostBootstrap(host: cluster.hosts[0], cluster: cluster).connect()
+                print("\(name).again=\(again.started),\(again.tunnel.map { if case .socket = $0 { "socket" } else { "port" } } ?? "none")")
+                print("\(name).status=\(await ClusterControl(cluster: cluster).status().first?.apps ?? [])")
+                if name != "hoist-quote" {
+                    // Left running: the test checks what listens, then stops it.
+                    print("\(name).pid=\(again.health.pid)")
+                    continue
+                }
+                try await cluster.down(deleteApps: true)
+                print("\(name).down=ok")
+            } catch {
+                print("\(name).error=\(error)")
+                try? await cluster.down()
+            }
         }
     }
 
