@@ -47,6 +47,9 @@ extension HoistApp {
             let table = try FunctionTable(functions)
             switch role {
             case "worker":
+                // A function may send its app's functions to a system too (nested calls).
+                let deployed = ProcessInfo.processInfo.environment[HoistEnvironment.appName] ?? name
+                HoistRuntime.current.withLockedValue { $0 = HoistRuntime.App(name: deployed, table: table) }
                 try await WorkerRuntime.run(table: table)
             case "daemon":
                 try await Daemon().run()

@@ -154,6 +154,7 @@ extension RemoteTarget {
     /// Deploys the running app to `system` with `env` and returns where `function` now lives.
     static func deploy(function name: String, to system: System, env: Env) async throws -> RemoteTarget {
         let app = try HoistRuntime.app(for: name)
+        if let bound = try await boundInWorker(function: name, app: app.name, on: system, env: env) { return bound }
         try env.validate()
         let secretValues = try env.secretValues()
         let executable = ProcessSupport.executablePath
@@ -211,6 +212,19 @@ extension RemoteTarget {
         }
         if replicas == 0, let unreachable { throw unreachable }
         return RemoteTarget(functionName: name, app: app.name, system: system, replicas: replicas, daemons: daemons)
+    }
+}
+
+extension RemoteTarget {
+    /// In a worker, `System.local` is the daemon that runs the worker (on a cluster host, that
+    /// host's daemon), where this app is deployed already: without an env of its own, a function
+    /// that sends its app's functions there binds to the app as it is, rather than redeploying
+    /// it (which would replace the very workers its calls run on).
+    static func boundInWorker(function: String, app: String, on system: System, env: Env) async throws -> RemoteTarget? {
+        guard NestedCall.current != nil, env == .default, case let .local(_, home) = system.kind, home.root == HoistHome.current.root else { return nil }
+        let daemons = try await system.connect()
+        guard let info = try await daemons.primary.apps().first(where: { $0.name == app }) else { return nil }
+        return RemoteTarget(functionName: function, app: app, system: system, replicas: info.replicas, daemons: daemons)
     }
 }
 

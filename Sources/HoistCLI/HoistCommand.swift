@@ -50,7 +50,7 @@ func exitCode(for code: HoistError.Code) -> Int32 {
     switch code {
     case .badArguments, .unknownApp, .unknownFunction, .unknownCall, .unknownRun, .runExists, .runFinished, .bodyTooLarge, .invalidName, .invalidConfiguration: return 2
     case .daemonUnavailable, .protocolMismatch: return 3
-    case .workerCrashed, .noWorkers, .deployFailed, .timedOut, .cancelled: return 4
+    case .workerCrashed, .noWorkers, .noFreeWorker, .deployFailed, .timedOut, .cancelled: return 4
     default: return 1
     }
 }

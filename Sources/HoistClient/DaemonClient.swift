@@ -185,6 +185,7 @@ public struct DaemonClient: Sendable {
     private func post(path: String, headers: [(String, String)], body: ByteBuffer, output: OutputHandler?, noResult: () -> String) async throws -> ByteBuffer {
         var headers = headers
         if output != nil { headers.append(("Accept", CallStream.mediaType)) }
+        if let caller = NestedCall.current { headers.append((NestedCall.header, caller)) }
         let response = try await pool().send(path: path, headers: headers, body: body, authorization: authorization)
         defer { response.finish() }
         if output == nil || response.status != .ok {
@@ -228,6 +229,8 @@ public struct DaemonClient: Sendable {
     }
 
     private func collect(path: String, headers: [(String, String)], body: ByteBuffer, expecting: HTTPResponseStatus) async throws -> ByteBuffer {
+        var headers = headers
+        if let caller = NestedCall.current { headers.append((NestedCall.header, caller)) }
         let response = try await pool().send(path: path, headers: headers, body: body, authorization: authorization)
         defer { response.finish() }
         return try await Self.readAll(response, expecting: expecting)

@@ -68,7 +68,7 @@ public struct CallFailure: Codable, Sendable, Error, CustomStringConvertible {
         case HoistError.Code.runExists.description, HoistError.Code.runFinished.description: return 409
         case HoistError.Code.bodyTooLarge.description: return 413
         case HoistError.Code.workerCrashed.description: return 502
-        case HoistError.Code.noWorkers.description: return 503
+        case HoistError.Code.noWorkers.description, HoistError.Code.noFreeWorker.description: return 503
         case HoistError.Code.timedOut.description: return 504
         case HoistError.Code.cancelled.description: return 499
         case HoistError.Code.invalidName.description, HoistError.Code.invalidConfiguration.description: return 400

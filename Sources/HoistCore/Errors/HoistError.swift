@@ -13,7 +13,7 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
             case badArguments, unknownApp, unknownFunction, bodyTooLarge, workerCrashed
             case noWorkers, deployFailed, daemonUnavailable, badResponse, invalidName
             case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized, timedOut, cancelled, unknownCall, unknownRun, runExists, runFinished, interrupted
-            case certificateMismatch, forbidden, misdirected
+            case certificateMismatch, forbidden, misdirected, noFreeWorker
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -36,6 +36,9 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let workerCrashed = Code(.workerCrashed)
         /// The app has no worker ready to take the call (HTTP 503).
         public static let noWorkers = Code(.noWorkers)
+        /// A function called its own app while every worker was waiting on such nested calls,
+        /// so none could ever take it (HTTP 503): a deadlock refused instead of entered.
+        public static let noFreeWorker = Code(.noFreeWorker)
         /// A deploy did not produce working workers; the previous version still serves.
         public static let deployFailed = Code(.deployFailed)
         /// The daemon could not be reached or started.

@@ -219,6 +219,7 @@ struct DaemonRoutes: Sendable {
             return failure(error)
         }
         let pool = RetryingPool(pool: entry.pool, policy: retry)
+        let caller = request.headers[HTTPField.Name(NestedCall.header)!]
         let runName = request.headers[HTTPField.Name(RunRecord.Header.run)!]
         let getOrCall = request.headers[HTTPField.Name(RunRecord.Header.getOrCall)!]
         let respondAsync = request.headers[HTTPField.Name("Prefer")!]?.contains("respond-async") ?? false
@@ -230,7 +231,7 @@ struct DaemonRoutes: Sendable {
             let task: Task<RunRecord, Never>
             do {
                 task = try runs.start(key: runKey, app: app, function: function, body: body, getOrCall: getOrCall != nil) { output in
-                    try await pool.call(CallRequest(function: function, wantsOutput: true, body: body), timeout: timeout, key: runKey, calls: calls, output: output)
+                    try await pool.call(CallRequest(function: function, wantsOutput: true, body: body), timeout: timeout, key: runKey, calls: calls, caller: caller, output: output)
                 }
             } catch {
                 return failure(error)
@@ -254,7 +255,7 @@ struct DaemonRoutes: Sendable {
         let callRequest = CallRequest(function: function, wantsOutput: wantsStream, body: body)
         guard wantsStream || streamsElements else {
             do {
-                let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, output: nil)
+                let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, caller: caller, output: nil)
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: result))
             } catch {
                 return failure(error)
@@ -271,7 +272,7 @@ struct DaemonRoutes: Sendable {
                 let task = Task {
                     var last = ByteBuffer()
                     do {
-                        let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls) { kind, bytes in
+                        let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, caller: caller) { kind, bytes in
                             var record = ByteBuffer()
                             if wantsStream {
                                 let recordKind: CallStream.Kind = kind == .item ? .item : (kind == .stdout ? .stdout : .stderr)

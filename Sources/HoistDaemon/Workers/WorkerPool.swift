@@ -30,6 +30,9 @@ final class WorkerPool: @unchecked Sendable {
     private var stopped = false
     private var consecutiveCrashes: [Int: Int] = [:]
     private var _functions: [FunctionDescriptor] = []
+    /// Nested calls in flight or waiting, by the index of the worker whose function made them:
+    /// while it has any, that worker is blocked on them.
+    private var nestedByCaller: [Int: Int] = [:]
     private static let callIDs = NIOLockedValueBox<UInt64>(0)
 
     init(app: String, launch: Launch, replicas: Int, registry: WorkerRegistry, logger: Logger) {
@@ -63,7 +66,12 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Runs a call on the least busy ready worker.
     /// `key`, when given, lets the caller cancel the call through ``CallRegistry``.
-    func call(_ request: CallRequest, timeout: Double? = nil, key: String? = nil, calls: CallRegistry? = nil, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
+    /// `caller` (``NestedCall/header``) marks a call made by a function running in one of this
+    /// pool's workers: see ``nestedCall(_:from:timeout:key:calls:output:)``.
+    func call(_ request: CallRequest, timeout: Double? = nil, key: String? = nil, calls: CallRegistry? = nil, caller: String? = nil, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
+        if let index = NestedCall.callerIndex(caller, app: app, version: launch.version) {
+            return try await nestedCall(request, from: index, timeout: timeout, key: key, calls: calls, output: output)
+        }
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
             if let worker = pickWorker() {
@@ -81,6 +89,45 @@ final class WorkerPool: @unchecked Sendable {
                 throw CallFailure(HoistError(.noWorkers, "app '\(app)' has no worker ready; see `hoist logs \(app)`"))
             }
             try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// A call made by the function running in worker `callerIndex`. It only ever goes to an idle
+    /// worker, never into a queue behind a call (which might itself be waiting on nested calls),
+    /// and waits for one while some worker is not blocked on nested calls. When every worker
+    /// is, none will ever be free: the call fails with ``HoistError/Code/noFreeWorker`` instead
+    /// of waiting forever.
+    private func nestedCall(_ request: CallRequest, from callerIndex: Int, timeout: Double?, key: String?, calls: CallRegistry?, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
+        lock.withLock { nestedByCaller[callerIndex, default: 0] += 1 }
+        defer {
+            lock.withLock {
+                nestedByCaller[callerIndex, default: 1] -= 1
+                if nestedByCaller[callerIndex] == 0 { nestedByCaller[callerIndex] = nil }
+            }
+        }
+        while true {
+            let (idle, blocked, count): (Worker?, Bool, Int) = lock.withLock {
+                let idle = workers.first { $0.index != callerIndex && $0.isAvailable && $0.inFlight == 0 }
+                let blocked = workers.allSatisfy { (nestedByCaller[$0.index] ?? 0) > 0 }
+                return (idle, blocked, workers.count)
+            }
+            if let worker = idle {
+                let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
+                if let key, let calls { try calls.register(key, worker: worker, id: id) }
+                defer { if let key, let calls { calls.unregister(key) } }
+                do {
+                    return try await worker.call(id: id, request: request, timeout: timeout, output: output)
+                } catch is NotStarted {
+                    continue
+                }
+            }
+            if blocked {
+                throw CallFailure(HoistError(.noFreeWorker, "no worker of app '\(app)' can take the nested call to '\(request.function)' from worker \(callerIndex): all \(count) worker(s) are running functions that wait on nested calls of their own, so none will become free; give the app more replicas (Env(replicas:)) than its calls nest deep, or bound the recursion"))
+            }
+            if lock.withLock({ stopped }) {
+                throw CallFailure(HoistError(.noWorkers, "app '\(app)' has no worker ready; see `hoist logs \(app)`"))
+            }
+            try await Task.sleep(for: .milliseconds(1))
         }
     }
 

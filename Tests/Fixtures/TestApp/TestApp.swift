@@ -71,6 +71,40 @@ let whoami = Function("whoami") { () in
         user: environment["USER"] ?? environment["LOGNAME"]
     )
 }
+/// Traps the way Swift programs crash: overflow, fatalError, a nil force-unwrap, an index out
+/// of range (the trap lines are what the crash-report test looks for).
+let trap = Function("trap", parameters: "kind") { (kind: String) -> Int in
+    let numbers = [1, 2, 3]
+    let missing: Int? = kind == "never" ? 1 : nil
+    switch kind {
+    case "overflow": return Int.max + kind.count  // trap: overflow
+    case "fatal": fatalError("the trap function gave up")  // trap: fatal
+    case "nil": return missing!  // trap: nil
+    case "index": return numbers[kind.count]  // trap: index
+    default: return 0
+    }
+}
+/// Calls `add` of its own app on the system it runs on: a nested call.
+let nested = Function("nested", parameters: "a", "b") { (a: Int, b: Int) async throws -> Int in
+    let inner = try await add.to(.local)
+    return try await inner(a, b) * 2
+}
+/// Fans out from inside a function: a nested map, a nested spawn, and a nested streaming call.
+let fanOut = Function("fanOut", parameters: "count") { (count: Int) async throws -> [Int] in
+    let inner = try await add.to(.local)
+    let sums = try await inner.starmap((0..<count).map { ($0, $0) })
+    let spawned = try await inner.spawn(count, 1).value()
+    var streamed = 0
+    for try await n in try await countTo.to(.local)(3, 0) { streamed += n }
+    return [sums.reduce(0, +), spawned, streamed]
+}
+/// Calls itself `depth` times, each level in another worker.
+let recurse = Function("recurse", parameters: "depth") { (depth: Int) async throws -> Int in
+    try await recurseOnce(depth)
+}
+func recurseOnce(_ depth: Int) async throws -> Int {
+    depth <= 0 ? 0 : try await recurse.to(.local)(depth - 1) + 1
+}
 let size = Function("size", parameters: "data") { (data: String) in data.utf8.count }
 let sum = Function("sum", parameters: "values") { (values: [Int]) in values.reduce(0, +) }
 /// Busy for `milliseconds` without ever checking for cancellation.
@@ -176,7 +210,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
@@ -439,8 +473,13 @@ struct TestApp: HoistApp {
         for name in ["hoist-a", "hoist-nosock", "hoist-quote"] {
             let cluster = Cluster("socket-\(name)", hosts: [SSHHost(name, configFile: config)])
             do {
-                let remote = try await add.to(cluster, env: Env(name: "quoted", setup: ["echo set up > marker"]))
+                let env = Env(name: "quoted", setup: ["echo set up > marker"], replicas: 2)
+                let remote = try await add.to(cluster, env: env)
                 print("\(name).call=\(try await remote(40, 2))")
+                if name == "hoist-a" {
+                    // In a worker on the host, System.local is the host's own daemon.
+                    print("\(name).nested=\(try await nested.to(cluster, env: env)(20, 1))")
+                }
                 print("\(name).endpoint=\(remote.endpoint.scheme ?? "?")")
                 // A second session finds the daemon and reaches it the same way.
                 ClusterSessions.shared.forget(cluster)
