@@ -44,11 +44,13 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // The worker's crash handler: keeps the runtime's last words for the crash report.
+        .target(name: "CHoistCrash"),
         // The worker role: serves an app's functions to the daemon over a Unix socket.
         .target(
             name: "HoistWorker",
             dependencies: [
-                "HoistCore",
+                "HoistCore", "CHoistCrash",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

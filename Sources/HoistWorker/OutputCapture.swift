@@ -1,3 +1,4 @@
+import CHoistCrash
 import Foundation
 import HoistCore
 import NIOConcurrencyHelpers
@@ -48,6 +49,11 @@ final class OutputCapture: @unchecked Sendable {
         // Line-buffer stdout so that output streams while the call runs, not at exit.
         setvbuf(CStreams.stdout, nil, _IOLBF, 0)
         setvbuf(CStreams.stderr, nil, _IONBF, 0)
+    }
+
+    /// Hands a crash's last words to the crash report at `path` (see ``CrashReport``).
+    func installCrashHandler(reportPath: String) {
+        hoist_crash_install(readOut, readErr, logErr, reportPath)
     }
 
     func start() {
@@ -104,6 +110,9 @@ final class OutputCapture: @unchecked Sendable {
             buffer.withUnsafeBytes { raw in
                 let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                 _ = write(stream == .stdout ? logOut : logErr, chunk.baseAddress!, n)
+                // The runtime's "Fatal error: …" line is read here just before the crash it
+                // announces: the crash handler writes the last of it into the crash report.
+                if stream == .stderr { hoist_crash_note(chunk.baseAddress!, n) }
                 sink?(stream, chunk)
             }
         }

@@ -22,6 +22,9 @@ public enum WorkerRuntime {
         }
         signal(SIGPIPE, SIG_IGN)
         let capture = try OutputCapture()
+        if let directory = environment[HoistEnvironment.crashDirectory] {
+            capture.installCrashHandler(reportPath: directory + "/" + HoistEnvironment.crashStderrFile)
+        }
         capture.start()
 
         let (frames, framesContinuation) = AsyncStream.makeStream(of: WorkerFrame.self)

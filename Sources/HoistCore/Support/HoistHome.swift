@@ -99,6 +99,11 @@ public enum HoistEnvironment {
     public static let appName = "HOIST_APP"
     public static let appVersion = "HOIST_APP_VERSION"
     public static let workerIndex = "HOIST_WORKER_INDEX"
+    /// Where a worker's crash report goes (set by the daemon): the Swift backtracer's JSON
+    /// report and ``crashStderrFile``.
+    public static let crashDirectory = "HOIST_CRASH_DIR"
+    /// The last of what a crashed worker wrote to standard error, in ``crashDirectory``.
+    public static let crashStderrFile = "stderr.txt"
     /// The daemon's request body limit in bytes.
     public static let maxBodySize = "HOIST_MAX_BODY_BYTES"
     /// The address the daemon listens on (default 127.0.0.1).

@@ -166,7 +166,8 @@ actor AppManager {
             environment: environment,
             logPath: home.appLog(app),
             socketPath: home.workerSocket,
-            version: sha256
+            version: sha256,
+            crashDirectory: home.appDirectory(app) + "/crashes"
         )
         return WorkerPool(app: app, launch: launch, replicas: env.replicas, registry: registry, logger: logger)
     }

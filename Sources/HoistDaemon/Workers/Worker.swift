@@ -39,19 +39,28 @@ final class Worker: @unchecked Sendable {
     private var _pid: Int32 = 0
     private var readyWaiters: [CheckedContinuation<Void, any Error>] = []
     private var exitDescription: String?
+    /// The process has died and its crash report is being read: no new calls.
+    private var dying = false
     var onExit: (@Sendable (Worker, String) -> Void)?
     /// Called before a worker that did not let go of a cancelled call is killed.
     var onStuck: (@Sendable (Worker, String) -> Void)?
 
-    init(app: String, index: Int) {
+    /// The app log, where a crash report goes.
+    let logPath: String
+
+    init(app: String, index: Int, logPath: String) {
         self.app = app
         self.index = index
+        self.logPath = logPath
         self.token = UUID().uuidString
     }
 
     var state: State { lock.withLock { _state } }
     /// Ready and not stuck on a call it was asked to cancel: may take new calls.
-    var isAvailable: Bool { lock.withLock { _state == .ready && cancelling.isEmpty } }
+    var isAvailable: Bool { lock.withLock { _state == .ready && cancelling.isEmpty && !dying } }
+
+    /// The process died; ``exited(status:signalled:crash:)`` follows once its report is read.
+    func markDying() { lock.withLock { dying = true } }
     var pid: Int32 { lock.withLock { _pid } }
     var inFlight: Int { lock.withLock { pending.count } }
 
@@ -192,11 +201,15 @@ final class Worker: @unchecked Sendable {
         return true
     }
 
-    /// The process ended: fail what it was running, with the reason.
-    func exited(status: Int32, signalled: Bool) {
+    /// The process ended: fail what it was running, with the reason (and what its crash
+    /// report says, when it crashed).
+    func exited(status: Int32, signalled: Bool, crash: CrashReport? = nil) {
         let reason = signalled
             ? "was killed by signal \(status) (\(ProcessSupport.signalName(status)))"
             : "exited with status \(status)"
+        if let crash {
+            WorkerPool.append("hoist: worker \(index) of app '\(app)' (pid \(pid)) crashed (signal \(status), \(ProcessSupport.signalName(status))): \(crash.full)", toLog: logPath)
+        }
         let (calls, runningID, waiters, pid): ([UInt64: Pending], UInt64?, [CheckedContinuation<Void, any Error>], Int32) = lock.withLock {
             _state = .exited
             exitDescription = "worker \(index) of app '\(app)' (pid \(_pid)) \(reason) before it was ready; see `hoist logs \(app)`"
@@ -213,7 +226,9 @@ final class Worker: @unchecked Sendable {
         for (id, call) in calls {
             call.deadline?.cancel()
             if id == runningID {
-                let error = HoistError(.workerCrashed, "worker \(index) of app '\(app)' (pid \(pid)) \(reason) while running '\(call.function)'")
+                let error = crash.map { crash in
+                    HoistError(.workerCrashed, "worker \(index) of app '\(app)' (pid \(pid)) crashed (signal \(status), \(ProcessSupport.signalName(status))) while running '\(call.function)': \(crash.summary)\nthe full report is in `hoist logs \(app)`")
+                } ?? HoistError(.workerCrashed, "worker \(index) of app '\(app)' (pid \(pid)) \(reason) while running '\(call.function)'")
                 call.continuation.resume(throwing: CallFailure(error))
             } else {
                 // Never started: safe to run on another worker.

@@ -18,6 +18,8 @@ final class WorkerPool: @unchecked Sendable {
         var logPath: String
         var socketPath: String
         var version: String
+        /// Where workers leave crash reports, one directory per worker process.
+        var crashDirectory: String
     }
 
     let app: String
@@ -177,7 +179,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func spawn(index: Int) throws -> Worker {
-        let worker = Worker(app: app, index: index)
+        let worker = Worker(app: app, index: index, logPath: launch.logPath)
         worker.onExit = { [weak self] worker, reason in self?.workerExited(worker, reason: reason) }
         worker.onStuck = { [weak self] worker, function in
             self?.appendToLog("hoist: worker \(worker.index) of app '\(worker.app)' (pid \(worker.pid)) did not stop '\(function)' within \(Worker.cancelGrace) of its deadline; killing it")
@@ -191,6 +193,12 @@ final class WorkerPool: @unchecked Sendable {
         environment[HoistEnvironment.appName] = app
         environment[HoistEnvironment.appVersion] = launch.version
         environment[HoistEnvironment.workerIndex] = String(index)
+        let crashDirectory = launch.crashDirectory + "/\(index)-\(worker.token.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: crashDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        environment[HoistEnvironment.crashDirectory] = crashDirectory
+        if environment["SWIFT_BACKTRACE"] == nil {
+            environment["SWIFT_BACKTRACE"] = CrashReport.backtraceSetting(directory: crashDirectory)
+        }
 
         let logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logFD >= 0 else {
@@ -206,9 +214,21 @@ final class WorkerPool: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
         process.standardError = log
+        let executable = launch.executable
         process.terminationHandler = { process in
             let signalled = process.terminationReason == .uncaughtSignal
-            worker.exited(status: process.terminationStatus, signalled: signalled)
+            let status = process.terminationStatus
+            guard signalled else {
+                try? FileManager.default.removeItem(atPath: crashDirectory)
+                return worker.exited(status: status, signalled: false)
+            }
+            // A crash leaves a report to read first; the worker takes no new calls meanwhile.
+            worker.markDying()
+            Task {
+                let report = await CrashReport.collect(directory: crashDirectory, executable: executable)
+                try? FileManager.default.removeItem(atPath: crashDirectory)
+                worker.exited(status: status, signalled: true, crash: report)
+            }
         }
         do {
             try process.run()

@@ -1,0 +1,100 @@
+#include "CHoistCrash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+// Only async-signal-safe calls below the handler's entry: open, read, write, close, sigaction, raise.
+
+#define RING_SIZE 8192
+static char ring[RING_SIZE];
+static volatile size_t ring_total;
+static int capture_out = -1, capture_err = -1, log_err = -1;
+static char report[1024];
+static const int crash_signals[] = {SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE};
+static struct sigaction previous[NSIG];
+
+void hoist_crash_note(const void *bytes, size_t count) {
+    const char *from = bytes;
+    if (count > RING_SIZE) {
+        from += count - RING_SIZE;
+        count = RING_SIZE;
+    }
+    size_t total = ring_total;
+    size_t start = total % RING_SIZE;
+    size_t first = count < RING_SIZE - start ? count : RING_SIZE - start;
+    memcpy(ring + start, from, first);
+    memcpy(ring, from + first, count - first);
+    ring_total = total + count;
+}
+
+static void write_all(int fd, const char *bytes, size_t count) {
+    while (count > 0 && fd >= 0) {
+        ssize_t written = write(fd, bytes, count);
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) return;
+        bytes += written;
+        count -= (size_t)written;
+    }
+}
+
+// Reads what is still in a (non-blocking) capture pipe and writes it to both descriptors.
+static void drain(int from, int to, int also) {
+    char buffer[4096];
+    for (;;) {
+        ssize_t count = read(from, buffer, sizeof buffer);
+        if (count < 0 && errno == EINTR) continue;
+        if (count <= 0) return;
+        write_all(to, buffer, (size_t)count);
+        write_all(also, buffer, (size_t)count);
+    }
+}
+
+static void handle_crash(int signal, siginfo_t *info, void *context) {
+    int saved = errno;
+    int fd = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t total = ring_total;
+    size_t count = total < RING_SIZE ? total : RING_SIZE;
+    size_t start = (total - count) % RING_SIZE;
+    size_t first = count < RING_SIZE - start ? count : RING_SIZE - start;
+    write_all(fd, ring + start, first);
+    write_all(fd, ring, count - first);
+    // What the capture thread has not read yet: standard error to the report and the log,
+    // standard output to the log.
+    if (capture_err >= 0) drain(capture_err, fd, log_err);
+    if (capture_out >= 0) drain(capture_out, log_err, -1);
+    if (fd >= 0) close(fd);
+
+    struct sigaction *before = &previous[signal];
+    errno = saved;
+    if ((before->sa_flags & SA_SIGINFO) && before->sa_sigaction != NULL) {
+        before->sa_sigaction(signal, info, context);
+        return;
+    }
+    if (!(before->sa_flags & SA_SIGINFO) && before->sa_handler != SIG_DFL && before->sa_handler != SIG_IGN) {
+        before->sa_handler(signal);
+        return;
+    }
+    // No handler before ours: die of the signal. A fault re-raises it as the instruction runs
+    // again; one sent with kill() or raise() is raised again here.
+    sigaction(signal, before, NULL);
+    if (info == NULL || info->si_code <= 0) raise(signal);
+}
+
+void hoist_crash_install(int stdout_read, int stderr_read, int log_fd, const char *report_path) {
+    capture_out = stdout_read;
+    capture_err = stderr_read;
+    log_err = log_fd;
+    strncpy(report, report_path, sizeof report - 1);
+    report[sizeof report - 1] = 0;
+    for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_sigaction = handle_crash;
+        action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&action.sa_mask);
+        sigaction(crash_signals[i], &action, &previous[crash_signals[i]]);
+    }
+}
