@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
     ],
     targets: [
         // Function table, payload codec, wire frames, shared models. No HTTP, no daemon:
@@ -54,6 +55,43 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Lambda bootstrap role: the Runtime API loop, on plain sockets (no HTTP server,
+        // no TLS) so that a cold start costs little more than exec.
+        .target(
+            name: "HoistLambdaRuntime",
+            dependencies: ["HoistCore"],
+            swiftSettings: swiftSettings
+        ),
+        // `hoist lambda serve`: a local Lambda (Invoke and management API, Runtime API, environments).
+        .target(
+            name: "HoistLambda",
+            dependencies: [
+                "HoistCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Lambda zips: a Hoist app as a self-contained `bootstrap`, handler files with their requirements.
+        .target(
+            name: "HoistLambdaPackage",
+            dependencies: [
+                "HoistCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -117,7 +155,7 @@ let package = Package(
         .target(
             name: "Hoist",
             dependencies: [
-                "HoistCore", "HoistWorker", "HoistDaemon", "HoistClient", "HoistSSH", "HoistCluster",
+                "HoistCore", "HoistWorker", "HoistLambdaRuntime", "HoistDaemon", "HoistClient", "HoistSSH", "HoistCluster",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -125,7 +163,7 @@ let package = Package(
         .target(
             name: "HoistCLI",
             dependencies: [
-                "HoistCore", "HoistClient", "HoistDaemon", "HoistCluster", "HoistSSH",
+                "HoistCore", "HoistClient", "HoistDaemon", "HoistCluster", "HoistSSH", "HoistLambda", "HoistLambdaPackage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -149,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "HoistEndToEndTests",
             dependencies: [
-                "HoistClient", "HoistCore", "HoistSSH", "HoistCluster",
+                "HoistClient", "HoistCore", "HoistSSH", "HoistCluster", "HoistLambdaPackage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

@@ -1,0 +1,2 @@
+/// The Lambda bootstrap role: the Runtime API loop.
+public enum LambdaRuntime {}
