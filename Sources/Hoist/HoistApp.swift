@@ -1,6 +1,7 @@
 import Foundation
 import HoistCore
 import HoistDaemon
+import HoistLambdaRuntime
 import HoistWorker
 import NIOConcurrencyHelpers
 
@@ -42,10 +43,15 @@ extension HoistApp {
 
     /// Picks the role from `HOIST_ROLE` (`worker`, `daemon`, or unset for the driver) and runs it.
     public static func main() async {
-        let role = ProcessInfo.processInfo.environment[HoistEnvironment.role] ?? ""
+        let environment = ProcessInfo.processInfo.environment
+        // Started by Lambda (or a local Lambda) as a zip's `bootstrap`.
+        let role = environment[HoistEnvironment.role] ?? (environment["AWS_LAMBDA_RUNTIME_API"] != nil ? "lambda" : "")
         do {
             let table = try FunctionTable(functions)
             switch role {
+            case "lambda":
+                HoistRuntime.current.withLockedValue { $0 = HoistRuntime.App(name: name, table: table) }
+                try await LambdaRuntime.run(table: table)
             case "worker":
                 // A function may send its app's functions to a system too (nested calls).
                 let deployed = ProcessInfo.processInfo.environment[HoistEnvironment.appName] ?? name
@@ -64,7 +70,7 @@ extension HoistApp {
                 HoistRuntime.current.withLockedValue { $0 = HoistRuntime.App(name: name, table: table) }
                 try await run()
             default:
-                throw HoistError(.invalidConfiguration, "\(HoistEnvironment.role)=\(role) is not a role; use worker, daemon, describe, or leave it unset")
+                throw HoistError(.invalidConfiguration, "\(HoistEnvironment.role)=\(role) is not a role; use worker, daemon, lambda, describe, or leave it unset")
             }
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

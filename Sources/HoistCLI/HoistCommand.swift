@@ -15,7 +15,7 @@ public struct HoistCommand: AsyncParsableCommand {
             4 the app could not serve (worker crashed, no workers, deploy failed); 64 bad command line.
             """,
         version: HoistVersion.current,
-        subcommands: [DaemonCommand.self, AppsCommand.self, CallCommand.self, MapCommand.self, CancelCommand.self, RunsCommand.self, RunCommand.self, LogsCommand.self, DeployCommand.self, RemoveCommand.self, ClusterCommand.self]
+        subcommands: [DaemonCommand.self, AppsCommand.self, CallCommand.self, MapCommand.self, CancelCommand.self, RunsCommand.self, RunCommand.self, LogsCommand.self, DeployCommand.self, RemoveCommand.self, ClusterCommand.self, LambdaCommand.self]
     )
 
     public init() {}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Where and how a local Lambda runs.
+///
+/// ```swift
+/// let settings = LocalLambdaSettings(root: HoistHome.current.root + "/lambda", port: 9001)
+/// try await LocalLambda(settings: settings).run()
+/// ```
+public struct LocalLambdaSettings: Sendable {
+    /// Its home: functions, environments' `/tmp`, logs (`logs/aws/lambda/<name>/<stream>`).
+    public var root: String
+    public var host: String
+    /// 0 lets the kernel pick; the port is written to `lambda.port` in ``root`` once listening.
+    public var port: Int
+    /// The region in ARNs and `AWS_REGION`.
+    public var region: String
+    /// The account id in ARNs.
+    public var account: String
+    /// Environments running at once over all functions; more invocations get 429.
+    public var concurrency: Int
+    /// The Python that runs `python3.x` functions, with `awslambdaric` installed.
+    public var python: String?
+
+    public init(root: String, host: String = "127.0.0.1", port: Int = 9001, region: String? = nil, account: String = "123456789012", concurrency: Int = 100, python: String? = nil) {
+        self.root = root
+        self.host = host
+        self.port = port
+        let environment = ProcessInfo.processInfo.environment
+        self.region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+        self.account = account
+        self.concurrency = concurrency
+        self.python = python ?? Self.findPython()
+    }
+
+    var functionsDirectory: String { root + "/functions" }
+    var portFile: String { root + "/lambda.port" }
+    var pidFile: String { root + "/lambda.pid" }
+
+    /// A log stream's file: `logs/aws/lambda/<name>/2026/12/03/[$LATEST]<id>`.
+    func logPath(group: String, stream: String) -> String {
+        root + "/logs" + group + "/" + stream
+    }
+
+    /// The first `python3` on the `PATH` that can import awslambdaric.
+    static func findPython() -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/python3"
+            guard FileManager.default.isExecutableFile(atPath: candidate) else { continue }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: candidate)
+            process.arguments = ["-c", "import awslambdaric"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { continue }
+            process.waitUntilExit()
+            if process.terminationStatus == 0 { return candidate }
+        }
+        return nil
+    }
+}
