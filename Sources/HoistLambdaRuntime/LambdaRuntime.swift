@@ -29,6 +29,8 @@ public enum LambdaRuntime {
         let environment = ProcessInfo.processInfo.environment
         let client = try RuntimeAPIClient(api: environment["AWS_LAMBDA_RUNTIME_API"] ?? "")
         let handler = environment["_HANDLER"] ?? ""
+        // Lambda's logs are what the runtime prints: line by line, not when a buffer fills.
+        setvbuf(CStreams.stdout, nil, _IOLBF, 0)
         guard let function = resolve(handler: handler, in: table) else {
             let message = handler.isEmpty
                 ? "_HANDLER is not set and the app has \(table.names.count) functions; set the Lambda function's handler to one of: \(table.names.joined(separator: ", "))"
@@ -50,7 +52,12 @@ public enum LambdaRuntime {
                 try await stream(function, event: event, deadline: deadline, path: path, client: client)
             } else {
                 let outcome = await invoke(function, event: event, deadline: deadline)
+                fflush(nil)
                 switch outcome {
+                case .failure where deadline.map({ Date().timeIntervalSince1970 >= $0 }) == true:
+                    // Past the deadline the platform answers for the invocation (and ends this
+                    // process); the function was only cancelled so that it stops working.
+                    continue
                 case let .success(result):
                     _ = try client.send("POST", path + "/response", headers: [("Content-Type", "application/json")], body: Array(result))
                 case let .failure(error):

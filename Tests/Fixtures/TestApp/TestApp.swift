@@ -3,6 +3,7 @@ import Hoist
 import HoistClient
 import HoistSSH
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -104,6 +105,34 @@ let recurse = Function("recurse", parameters: "depth") { (depth: Int) async thro
 }
 func recurseOnce(_ depth: Int) async throws -> Int {
     depth <= 0 ? 0 : try await recurse.to(.local)(depth - 1) + 1
+}
+/// The part of an S3 notification the Lambda tests send: a one-argument function gets the event.
+struct S3Event: Codable, Sendable {
+    struct Record: Codable, Sendable {
+        struct S3: Codable, Sendable {
+            struct Object: Codable, Sendable { var key: String }
+            var object: Object
+        }
+        var s3: S3
+    }
+    var Records: [Record]
+}
+let s3Keys = Function("s3Keys", parameters: "event") { (event: S3Event) in event.Records.map(\.s3.object.key) }
+/// Counts its calls in this process: a warm environment keeps counting.
+let invocations = Mutex(0)
+let counter = Function("counter") { () in
+    invocations.withLock { count in
+        count += 1
+        return "\(getpid()):\(count)"
+    }
+}
+/// Ends the process in the middle of a call.
+let exitNow = Function("exitNow", parameters: "status") { (status: Int32) -> Int in
+    exit(status)
+}
+/// Creates the file at `path`: how the tests see an asynchronous invocation run.
+let touch = Function("touch", parameters: "path") { (path: String) in
+    FileManager.default.createFile(atPath: path, contents: Data("touched".utf8))
 }
 let size = Function("size", parameters: "data") { (data: String) in data.utf8.count }
 let sum = Function("sum", parameters: "values") { (values: [Int]) in values.reduce(0, +) }
@@ -210,7 +239,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, s3Keys, counter, exitNow, touch]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.

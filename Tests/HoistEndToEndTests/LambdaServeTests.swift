@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+
+@Suite("The local Lambda (hoist lambda serve)")
+struct LambdaServeTests {
+    @Test("a Hoist app's functions run as bootstraps: values, an S3 event, thrown errors, the log tail")
+    func values() async throws {
+        try await withLambda { lambda in
+            let created = try await lambda.create("add", handler: "add")
+            #expect(created.status == 201, "\(created.body)")
+            #expect(created.json["State"] as? String == "Active" && created.json["Version"] as? String == "$LATEST")
+            #expect((created.json["CodeSha256"] as? String)?.isEmpty == false && created.json["CodeSize"] as? Int ?? 0 > 0)
+            let sum = try await lambda.invoke("add", "[20,22]")
+            #expect(sum.status == 200 && sum.body == "42", "\(sum)")
+            #expect(sum.headers["x-amz-executed-version"] == "$LATEST")
+            #expect(sum.headers["x-amz-function-error"] == nil)
+            // By name, as the daemon's payload rules allow.
+            #expect(try await lambda.invoke("add", #"{"a":1,"b":2}"#).body == "3")
+
+            // A one-argument function gets the event itself.
+            try await lambda.create("s3", handler: "s3Keys")
+            let event = #"{"Records":[{"eventSource":"aws:s3","s3":{"bucket":{"name":"b"},"object":{"key":"photos/cat.jpg","size":1}}}]}"#
+            let keys = try await lambda.invoke("s3", event)
+            #expect(keys.body == #"["photos\/cat.jpg"]"# || keys.body == #"["photos/cat.jpg"]"#, "\(keys)")
+
+            // A thrown error: 200, Unhandled, its type and message.
+            try await lambda.create("refuse", handler: "refuse")
+            let refused = try await lambda.invoke("refuse", #""no thanks""#)
+            #expect(refused.status == 200)
+            #expect(refused.headers["x-amz-function-error"] == "Unhandled")
+            #expect((refused.json["errorType"] as? String)?.hasSuffix("Refusal") == true, "\(refused.body)")
+            #expect(refused.json["errorMessage"] as? String == "refused: no thanks")
+
+            // The log tail: what the function printed, between START and REPORT.
+            try await lambda.create("shout", handler: "shout")
+            let shouted = try await lambda.invoke("shout", #""tail""#, headers: ["X-Amz-Log-Type: Tail"])
+            #expect(shouted.body == #""TAIL""#)
+            let tail = String(decoding: Data(base64Encoded: shouted.headers["x-amz-log-result"] ?? "") ?? Data(), as: UTF8.self)
+            #expect(tail.contains("START RequestId: ") && tail.contains("shouting tail") && tail.contains("END RequestId: ") && tail.contains("REPORT RequestId: "), "\(tail)")
+            #expect(tail.contains("Init Duration: "), "the first invocation reports the init: \(tail)")
+            // The log is kept in the function's log group folder.
+            let group = lambda.root + "/logs/aws/lambda/shout"
+            #expect(FileManager.default.fileExists(atPath: group))
+        }
+    }
+
+    @Test("a timeout answers Sandbox.Timedout and the next invocation works; an exit is Runtime.ExitError; warm environments are reused")
+    func failuresAndReuse() async throws {
+        try await withLambda { lambda in
+            try await lambda.create("slow", handler: "sleepy", timeout: 1)
+            let started = Date()
+            let late = try await lambda.invoke("slow", "3000")
+            #expect(late.status == 200 && late.headers["x-amz-function-error"] == "Unhandled")
+            #expect(late.json["errorType"] as? String == "Sandbox.Timedout")
+            let message = late.json["errorMessage"] as? String ?? ""
+            #expect(message.hasPrefix("RequestId: ") && message.hasSuffix("Error: Task timed out after 1.00 seconds"), "\(message)")
+            #expect(Date().timeIntervalSince(started) < 2.5)
+            #expect(try await lambda.invoke("slow", "10").status == 200)
+
+            try await lambda.create("exit", handler: "exitNow")
+            let exited = try await lambda.invoke("exit", "3")
+            #expect(exited.json["errorType"] as? String == "Runtime.ExitError")
+            #expect((exited.json["errorMessage"] as? String)?.hasSuffix("Runtime exited with error: exit status 3") == true, "\(exited.body)")
+
+            try await lambda.create("count", handler: "counter")
+            let counts = try await [lambda.invoke("count", "[]").body, lambda.invoke("count", "[]").body, lambda.invoke("count", "[]").body]
+            let pids = Set(counts.map { $0.split(separator: ":").first ?? "" })
+            #expect(pids.count == 1, "one warm environment served all three: \(counts)")
+            #expect(counts.last?.hasSuffix(#":3""#) == true, "\(counts)")
+        }
+    }
+
+    @Test("32 concurrent one-second invocations each get an environment and finish together")
+    func concurrency() async throws {
+        try await withLambda { lambda in
+            try await lambda.create("sleep", handler: "sleepy")
+            let started = Date()
+            let answers = try await withThrowingTaskGroup(of: TestLambda.Answer.self) { group in
+                for _ in 0..<32 { group.addTask { try await lambda.invoke("sleep", "1000") } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(answers.allSatisfy { $0.status == 200 && $0.headers["x-amz-function-error"] == nil }, "\(answers.filter { $0.status != 200 })")
+            // Each answer is the pid of the process that slept: 32 of them.
+            #expect(Set(answers.map(\.body)).count == 32)
+            #expect(elapsed < 16, "32 one-second calls took \(elapsed) s")
+        }
+    }
+
+    @Test("reserved concurrency throttles with 429; Event runs in the background; DryRun checks only")
+    func throttleEventDryRun() async throws {
+        try await withLambda { lambda in
+            try await lambda.create("one", handler: "sleepy")
+            let reserved = try await lambda.request("PUT", "/2017-10-31/functions/one/concurrency", body: #"{"ReservedConcurrentExecutions":1}"#)
+            #expect(reserved.status == 200 && reserved.json["ReservedConcurrentExecutions"] as? Int == 1)
+            let first = Task { try await lambda.invoke("one", "1500") }
+            try await Task.sleep(for: .milliseconds(500))
+            let throttled = try await lambda.invoke("one", "10")
+            #expect(throttled.status == 429 && throttled.errorType == "TooManyRequestsException", "\(throttled)")
+            #expect(throttled.json["Reason"] as? String == "ReservedFunctionConcurrentInvocationLimitExceeded")
+            #expect(try await first.value.status == 200)
+
+            try await lambda.create("touch", handler: "touch")
+            let marker = NSTemporaryDirectory() + "hoist-event-" + UUID().uuidString.prefix(8)
+            defer { try? FileManager.default.removeItem(atPath: marker) }
+            let queued = try await lambda.invoke("touch", #""\#(marker)""#, headers: ["X-Amz-Invocation-Type: Event"])
+            #expect(queued.status == 202 && queued.body.isEmpty)
+            let deadline = Date().addingTimeInterval(10)
+            while !FileManager.default.fileExists(atPath: marker) && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(FileManager.default.fileExists(atPath: marker))
+
+            let dry = try await lambda.invoke("touch", #""/nonexistent/never""#, headers: ["X-Amz-Invocation-Type: DryRun"])
+            #expect(dry.status == 204)
+        }
+    }
+
+    @Test("bad requests get AWS's error codes, statuses and messages")
+    func badRequests() async throws {
+        try await withLambda { lambda in
+            try await lambda.create("add", handler: "add")
+            let missing = try await lambda.invoke("nope", "{}")
+            #expect(missing.status == 404 && missing.errorType == "ResourceNotFoundException")
+            #expect(missing.json["message"] as? String == "Function not found: arn:aws:lambda:us-east-1:123456789012:function:nope")
+            let notJSON = try await lambda.invoke("add", "{not json")
+            #expect(notJSON.status == 400 && notJSON.errorType == "InvalidRequestContentException", "\(notJSON)")
+            #expect(try await lambda.create("add", handler: "add").errorType == "ResourceConflictException")
+            let badTimeout = try await lambda.create("late", handler: "add", timeout: 901)
+            #expect(badTimeout.status == 400 && badTimeout.errorType == "InvalidParameterValueException")
+            #expect((badTimeout.json["message"] as? String)?.contains("1 to 900") == true)
+            // A zip without a bootstrap cannot run: refused at create.
+            let directory = NSTemporaryDirectory() + "hoist-lambda-empty-" + UUID().uuidString.prefix(8)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try "x".write(toFile: directory + "/readme.txt", atomically: true, encoding: .utf8)
+            _ = try Command.run("/usr/bin/zip", ["-q", "-j", directory + "/f.zip", directory + "/readme.txt"])
+            let noBootstrap = try await lambda.create("empty", handler: "add", zip: directory + "/f.zip")
+            #expect(noBootstrap.status == 400 && (noBootstrap.json["message"] as? String)?.contains("no 'bootstrap'") == true, "\(noBootstrap)")
+            // Names, partial and full ARNs, percent-encoded, and qualifiers.
+            #expect(try await lambda.invoke("123456789012%3Afunction%3Aadd", "[1,1]").body == "2")
+            #expect(try await lambda.invoke("arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aadd%3A%24LATEST", "[1,2]").body == "3")
+            let version = try await lambda.invoke("add:7", "[1,2]")
+            #expect(version.status == 404 && (version.json["message"] as? String)?.hasSuffix("function:add:7") == true)
+            // An unknown handler is an init error the invocation reports.
+            try await lambda.create("nohandler", handler: "nosuch")
+            let initError = try await lambda.invoke("nohandler", "{}")
+            #expect(initError.headers["x-amz-function-error"] == "Unhandled" && initError.json["errorType"] as? String == "Runtime.HandlerNotFound", "\(initError)")
+        }
+    }
+}

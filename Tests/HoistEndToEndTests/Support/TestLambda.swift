@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `hoist lambda serve` of the test's own, on a port the kernel picks, with a home of its own;
+/// stopped by its pid.
+final class TestLambda: @unchecked Sendable {
+    let root: String
+    let process: Process
+    let port: Int
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    /// The virtualenv Python with boto3, the AWS CLI and awslambdaric, made by scripts/test.
+    static var python: String? {
+        let path = ProcessInfo.processInfo.environment["HOIST_TEST_PYTHON"] ?? Binaries.packageRoot + "/.build-testbed/venv/bin/python3"
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+
+    init(concurrency: Int = 100) throws {
+        root = NSTemporaryDirectory() + "hoist-lambda-" + UUID().uuidString.prefix(8)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.hoist)
+        var arguments = ["lambda", "serve", "--port", "0", "--home", root, "--concurrency", String(concurrency)]
+        if let python = Self.python { arguments += ["--python", python] }
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        let log = root + ".log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        var port = 0
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: root + "/lambda.port", encoding: .utf8), let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                port = value
+                break
+            }
+            guard process.isRunning else { break }
+            usleep(20_000)
+        }
+        self.port = port
+        guard port > 0 else {
+            shutdown()
+            throw TestLambdaError(message: "hoist lambda serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+    }
+
+    func shutdown() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(5)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: root)
+        try? FileManager.default.removeItem(atPath: root + ".log")
+    }
+
+    /// A zip whose `bootstrap` runs the debug test app (the packaged, self-contained zip has
+    /// tests of its own).
+    static let testAppZip: String = {
+        let directory = NSTemporaryDirectory() + "hoist-lambda-zip-" + UUID().uuidString.prefix(8)
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: directory + "/bootstrap", contents: Data("#!/bin/sh\nexec '\(Binaries.testApp)' \"$@\"\n".utf8), attributes: [.posixPermissions: 0o755])
+        _ = try? Command.run("/usr/bin/zip", ["-q", "-j", directory + "/function.zip", directory + "/bootstrap"])
+        return directory + "/function.zip"
+    }()
+
+    struct Answer {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+        var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]) ?? [:] }
+        var errorType: String? { headers["x-amzn-errortype"] }
+    }
+
+    /// A request with curl: the status, the headers (lower-case names) and the body. curl runs
+    /// on a thread of its own, so that concurrent requests do not wait for the test's pool.
+    func request(_ method: String, _ path: String, body: String? = nil, headers: [String] = []) async throws -> Answer {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try self.requestNow(method, path, body: body, headers: headers) }) }.start()
+        }
+    }
+
+    private func requestNow(_ method: String, _ path: String, body: String?, headers: [String]) throws -> Answer {
+        let headerFile = NSTemporaryDirectory() + "hoist-lambda-headers-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: headerFile) }
+        var arguments = ["-X", method, "-D", headerFile, "-w", "\n%{http_code}"]
+        for header in headers { arguments += ["-H", header] }
+        if let body { arguments += ["--data-binary", body] }
+        let output = try Command.curl(arguments + [url + path])
+        var lines = output.stdout.components(separatedBy: "\n")
+        let status = Int(lines.removeLast()) ?? -1
+        var parsed: [String: String] = [:]
+        for line in ((try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? "").components(separatedBy: "\r\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            parsed[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return Answer(status: status, headers: parsed, body: lines.joined(separator: "\n"))
+    }
+
+    /// Creates a function of the test app (its handler names the function) from ``testAppZip``.
+    @discardableResult
+    func create(_ name: String, handler: String, timeout: Int = 30, zip: String = TestLambda.testAppZip, runtime: String = "provided.al2023") async throws -> Answer {
+        let code = try Data(contentsOf: URL(fileURLWithPath: zip)).base64EncodedString()
+        let body = #"{"FunctionName":"\#(name)","Runtime":"\#(runtime)","Role":"arn:aws:iam::123456789012:role/test","Handler":"\#(handler)","Timeout":\#(timeout),"Code":{"ZipFile":"\#(code)"}}"#
+        let path = NSTemporaryDirectory() + "hoist-lambda-create-" + UUID().uuidString.prefix(8)
+        try body.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try await request("POST", "/2015-03-31/functions", body: "@" + path, headers: ["Content-Type: application/json"])
+    }
+
+    func invoke(_ name: String, _ payload: String, headers: [String] = []) async throws -> Answer {
+        try await request("POST", "/2015-03-31/functions/\(name)/invocations", body: payload, headers: headers)
+    }
+}
+
+struct TestLambdaError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+func withLambda<T>(concurrency: Int = 100, _ body: (TestLambda) async throws -> T) async throws -> T {
+    let lambda = try TestLambda(concurrency: concurrency)
+    defer { lambda.shutdown() }
+    return try await body(lambda)
+}
