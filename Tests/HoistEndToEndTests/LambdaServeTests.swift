@@ -147,3 +147,27 @@ struct LambdaServeTests {
         }
     }
 }
+
+@Suite("The local Lambda with boto3, the AWS CLI and awslambdaric")
+struct LambdaClientTests {
+    @Test("boto3 and the AWS CLI create, wait for, invoke, update, list and delete functions; Python handlers run through awslambdaric")
+    func clients() async throws {
+        let python = try #require(TestLambda.python, "the tests' virtualenv (boto3, awscli, awslambdaric) is missing: run scripts/test")
+        try await withLambda { lambda in
+            // The Python handler's zip, with the file at its root.
+            let directory = NSTemporaryDirectory() + "hoist-lambda-py-" + UUID().uuidString.prefix(8)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            _ = try Command.run("/usr/bin/zip", ["-q", "-j", directory + "/python.zip", Binaries.packageRoot + "/Tests/Fixtures/lambda/handler.py"])
+            let run = try Command.run(python, [Binaries.packageRoot + "/Tests/Fixtures/lambda/clients.py", lambda.url, TestLambda.testAppZip, directory + "/python.zip"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let lines = Set(run.stdout.split(separator: "\n").map(String.init))
+            for line in ["created=Active", "active=yes", "invoke=42", "status=200", "tail=True", "updatedTimeout=20", #"variables={"MODE": "new"}"#,
+                         "codeSha=True", "afterUpdate=3", #"python={"function": "py-calc", "sum": 5, "time_left": true}"#,
+                         "pythonError=Unhandled|ValueError|cannot work with {'x': 1}", "listed=boto-add,py-calc,py-fail",
+                         "missing=Function not found: arn:aws:lambda:us-east-1:123456789012:function:missing", "cli=11", "cliListed=3", "remaining=0"] {
+                #expect(lines.contains(line), "missing \(line) in \(run.stdout)\n\(run.stderr)")
+            }
+        }
+    }
+}
