@@ -24,6 +24,12 @@ struct LambdaRoutes: Sendable {
         functions.put(":name/configuration") { request, context in try await handle { try await updateConfiguration(request, context) } }
         functions.delete(":name") { request, context in try await handle { try delete(request, context) } }
         functions.post(":name/invocations") { request, context in try await handle { try await invoke(request, context) } }
+        router.post("2021-11-15/functions/:name/response-streaming-invocations") { request, context in try await handle { try await invokeStreaming(request, context) } }
+        let urls = router.group("2021-10-31/functions/:name/url")
+        urls.post { request, context in try await handle { try await createURL(request, context) } }
+        urls.get { request, context in try await handle { try getURL(request, context) } }
+        urls.put { request, context in try await handle { try await updateURL(request, context) } }
+        urls.delete { request, context in try await handle { try deleteURL(request, context) } }
         router.put("2017-10-31/functions/:name/concurrency") { request, context in try await handle { try await putConcurrency(request, context) } }
         router.delete("2017-10-31/functions/:name/concurrency") { request, context in try await handle { try deleteConcurrency(request, context) } }
         router.get("2019-09-30/functions/:name/concurrency") { request, context in try await handle { try getConcurrency(request, context) } }
@@ -205,6 +211,7 @@ struct LambdaRoutes: Sendable {
 
     private func delete(_ request: Request, _ context: BasicRequestContext) throws -> Response {
         let function = try resolve(context, request)
+        lambda.urls.stop(function.name)
         lambda.retirePool(function.name)
         lambda.store.remove(function.name)
         return Response(status: .noContent)
@@ -237,13 +244,84 @@ struct LambdaRoutes: Sendable {
         return try json(function.reservedConcurrency.map { ["ReservedConcurrentExecutions": $0] } ?? [:])
     }
 
+    // MARK: Function URLs
+
+    private struct URLInput: Decodable {
+        var AuthType: String?
+        var InvokeMode: String?
+    }
+
+    private struct URLAnswer: Encodable {
+        var FunctionUrl: String
+        var FunctionArn: String
+        var AuthType: String
+        var InvokeMode: String
+        var CreationTime: String
+        var LastModifiedTime: String
+    }
+
+    private func urlAnswer(_ function: LambdaFunction, _ url: LambdaFunction.URLConfig) -> URLAnswer {
+        URLAnswer(FunctionUrl: "http://\(lambda.settings.host):\(url.port)/", FunctionArn: function.arn(region: lambda.settings.region, account: lambda.settings.account),
+                  AuthType: url.authType, InvokeMode: url.invokeMode, CreationTime: url.creationTime, LastModifiedTime: url.lastModifiedTime)
+    }
+
+    private func urlSettings(_ request: Request, defaults: LambdaFunction.URLConfig?) async throws -> (String, String) {
+        let body = try await request.body.collect(upTo: 65536)
+        let input = (try? JSONDecoder().decode(URLInput.self, from: Data(body.readableBytesView))) ?? URLInput()
+        let authType = input.AuthType ?? defaults?.authType ?? ""
+        guard ["NONE", "AWS_IAM"].contains(authType) else { throw LambdaAPIError.invalidParameter("AuthType must be NONE or AWS_IAM") }
+        let mode = input.InvokeMode ?? defaults?.invokeMode ?? "BUFFERED"
+        guard ["BUFFERED", "RESPONSE_STREAM"].contains(mode) else { throw LambdaAPIError.invalidParameter("InvokeMode must be BUFFERED or RESPONSE_STREAM") }
+        return (authType, mode)
+    }
+
+    private func createURL(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        var function = try resolve(context, request)
+        guard function.url == nil else {
+            throw LambdaAPIError.conflict("Failed to create function url config for [functionArn = \(function.arn(region: lambda.settings.region, account: lambda.settings.account))]. Error message:  FunctionUrlConfig exists for this Lambda function")
+        }
+        let (authType, mode) = try await urlSettings(request, defaults: nil)
+        let port = try await lambda.urls.start(function.name, port: 0, host: lambda.settings.host, lambda: lambda)
+        let now = LambdaFunction.timestamp()
+        let url = LambdaFunction.URLConfig(authType: authType, invokeMode: mode, port: port, creationTime: now, lastModifiedTime: now)
+        function.url = url
+        try lambda.store.save(function)
+        return try json(urlAnswer(function, url), status: .created)
+    }
+
+    private func getURL(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let function = try resolve(context, request)
+        guard let url = function.url else { throw LambdaAPIError(code: "ResourceNotFoundException", status: .notFound, message: "The resource you requested does not exist.") }
+        return try json(urlAnswer(function, url))
+    }
+
+    private func updateURL(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        var function = try resolve(context, request)
+        guard var url = function.url else { throw LambdaAPIError(code: "ResourceNotFoundException", status: .notFound, message: "The resource you requested does not exist.") }
+        (url.authType, url.invokeMode) = try await urlSettings(request, defaults: url)
+        url.lastModifiedTime = LambdaFunction.timestamp()
+        function.url = url
+        try lambda.store.save(function)
+        return try json(urlAnswer(function, url))
+    }
+
+    private func deleteURL(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        var function = try resolve(context, request)
+        guard function.url != nil else { throw LambdaAPIError(code: "ResourceNotFoundException", status: .notFound, message: "The resource you requested does not exist.") }
+        lambda.urls.stop(function.name)
+        function.url = nil
+        try lambda.store.save(function)
+        return Response(status: .noContent)
+    }
+
     // MARK: Invoke
 
-    private func invoke(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    /// The function, invocation type and payload of an invoke, checked as Lambda checks them.
+    private func prepare(_ request: Request, _ context: BasicRequestContext, types: [String]) async throws -> (LambdaFunction, String, ByteBuffer) {
         let function = try resolve(context, request)
         let type = request.headers[HTTPField.Name("X-Amz-Invocation-Type")!] ?? "RequestResponse"
-        guard ["RequestResponse", "Event", "DryRun"].contains(type) else {
-            throw LambdaAPIError.invalidParameter("X-Amz-Invocation-Type \(type) is not one of RequestResponse, Event, DryRun")
+        guard types.contains(type) else {
+            throw LambdaAPIError.invalidParameter("X-Amz-Invocation-Type \(type) is not one of \(types.joined(separator: ", "))")
         }
         let limit = type == "Event" ? Self.eventLimit : Self.requestLimit
         let payload: ByteBuffer
@@ -255,6 +333,11 @@ struct LambdaRoutes: Sendable {
         if payload.readableBytes > 0, (try? JSONSerialization.jsonObject(with: Data(payload.readableBytesView), options: .fragmentsAllowed)) == nil {
             throw LambdaAPIError.invalidContent("Could not parse request body into json: Could not parse payload into json: Unexpected character: was expecting a JSON value")
         }
+        return (function, type, payload)
+    }
+
+    private func invoke(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (function, type, payload) = try await prepare(request, context, types: ["RequestResponse", "Event", "DryRun"])
         if type == "DryRun" { return Response(status: .noContent) }
         let clientContext = request.headers[HTTPField.Name("X-Amz-Client-Context")!]
         if type == "Event" {
@@ -264,8 +347,7 @@ struct LambdaRoutes: Sendable {
             headers[HTTPField.Name("X-Amzn-RequestId")!] = UUID().uuidString.lowercased()
             return Response(status: .accepted, headers: headers)
         }
-        let invocation = Invocation(payload: payload, timeoutSeconds: function.timeout, clientContext: clientContext)
-        _ = try lambda.pool(for: function).run(invocation, reserved: function.reservedConcurrency)
+        let invocation = try lambda.start(function, payload: payload, clientContext: clientContext)
         var body = ByteBuffer()
         var ending = Invocation.Ending.success
         for await event in invocation.events {
@@ -288,14 +370,43 @@ struct LambdaRoutes: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
     }
 
+    /// `InvokeWithResponseStream`: the answer as it is produced, in event-stream framing, then
+    /// how it ended (an error's type and document) and, with `Tail`, the log.
+    private func invokeStreaming(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (function, type, payload) = try await prepare(request, context, types: ["RequestResponse", "DryRun"])
+        if type == "DryRun" { return Response(status: .noContent) }
+        let invocation = try lambda.start(function, payload: payload, clientContext: request.headers[HTTPField.Name("X-Amz-Client-Context")!])
+        let tail = request.headers[HTTPField.Name("X-Amz-Log-Type")!] == "Tail"
+        var headers: HTTPFields = [.contentType: "application/vnd.amazon.eventstream"]
+        headers[HTTPField.Name("X-Amz-Executed-Version")!] = "$LATEST"
+        headers[HTTPField.Name("X-Amzn-RequestId")!] = invocation.requestID
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            for await event in invocation.events {
+                switch event {
+                case let .chunk(bytes):
+                    try await writer.write(EventStream.chunk(bytes))
+                case let .end(ending):
+                    var code: String?
+                    var details: String?
+                    if case let .functionError(type, body) = ending {
+                        code = type
+                        details = String(buffer: body)
+                    }
+                    let log = tail ? Data(invocation.log.withLockedValue { $0 }.suffix(4096)).base64EncodedString() : nil
+                    try await writer.write(EventStream.complete(errorCode: code, errorDetails: details, logResult: log))
+                }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
     /// An `Event` invocation: run in the background; a function error or a throttle is tried
     /// twice more, as Lambda does (after 1 s and 2 s here, not minutes).
     static func runEvent(function: LambdaFunction, payload: ByteBuffer, clientContext: String?, lambda: LocalLambda) async {
         for attempt in 0..<3 {
             if attempt > 0 { try? await Task.sleep(for: .seconds(attempt)) }
             let current = lambda.store[function.name] ?? function
-            let invocation = Invocation(payload: payload, timeoutSeconds: current.timeout, clientContext: clientContext)
-            guard (try? lambda.pool(for: current).run(invocation, reserved: current.reservedConcurrency)) != nil else { continue }
+            guard let invocation = try? lambda.start(current, payload: payload, clientContext: clientContext) else { continue }
             var failed = false
             for await event in invocation.events {
                 if case .end(.functionError) = event { failed = true }

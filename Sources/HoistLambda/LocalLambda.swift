@@ -25,6 +25,7 @@ public final class LocalLambda: Sendable {
     let store: FunctionStore
     let counter: ConcurrencyCounter
     private let pools = NIOLockedValueBox<[String: FunctionPool]>([:])
+    let urls = FunctionURLs()
     let logger = Logger(label: "hoist.lambda")
 
     public init(settings: LocalLambdaSettings) throws {
@@ -62,8 +63,13 @@ public final class LocalLambda: Sendable {
             },
             logger: logger
         )
+        // Function URLs saved before serve again, on their ports when those are free.
+        for function in store.all {
+            if let url = function.url { _ = try? await urls.start(function.name, port: url.port, host: settings.host, lambda: self) }
+        }
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        urls.stopAll()
         let all = pools.withLockedValue { pools in
             defer { pools = [:] }
             return Array(pools.values)
@@ -82,6 +88,13 @@ public final class LocalLambda: Sendable {
         }
         old?.retire()
         return pool
+    }
+
+    /// Starts `payload` on `function` in an environment of its own; throws 429 over a limit.
+    func start(_ function: LambdaFunction, payload: ByteBuffer, clientContext: String? = nil) throws -> Invocation {
+        let invocation = Invocation(payload: payload, timeoutSeconds: function.timeout, clientContext: clientContext)
+        _ = try pool(for: function).run(invocation, reserved: function.reservedConcurrency)
+        return invocation
     }
 
     /// Stops a function's environments (it was deleted or changed).

@@ -76,9 +76,18 @@ public enum LambdaRuntime {
         return table.names.count == 1 ? table[table.names[0]] : nil
     }
 
-    /// Runs the call, cancelling its task at the invocation's deadline.
+    /// Runs the call, cancelling its task at the invocation's deadline. An HTTP event (a Function
+    /// URL's or API Gateway's) that does not fit the function's parameters is taken for its body,
+    /// so that `POST [1,2]` to a URL calls `summer(1, 2)`.
     static func invoke(_ function: any HoistFunction, event: Data, deadline: Double?) async -> Swift.Result<Data, any Error> {
-        let task = Task { try await function.invoke(json: event) }
+        let task = Task {
+            do {
+                return try await function.invoke(json: event)
+            } catch let error as ArgumentDecodingError {
+                guard let body = httpBody(of: event) else { throw error }
+                return try await function.invoke(json: body)
+            }
+        }
         let watchdog = deadline.map { deadline in
             Task {
                 try await Task.sleep(for: .seconds(max(0, deadline - Date().timeIntervalSince1970)))
@@ -98,8 +107,13 @@ public enum LambdaRuntime {
             ("Trailer", "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body"),
         ])
         let task = Task {
-            try await function.stream(json: event) { element in
-                try client.writeChunk(Array(element) + [UInt8(ascii: "\n")])
+            let emit = { (element: Data) in try client.writeChunk(Array(element) + [UInt8(ascii: "\n")]) }
+            do {
+                try await function.stream(json: event, emit: emit)
+            } catch let error as ArgumentDecodingError {
+                // Arguments are decoded before the first element: an HTTP event's body is tried next.
+                guard let body = httpBody(of: event) else { throw error }
+                try await function.stream(json: body, emit: emit)
             }
         }
         let watchdog = deadline.map { deadline in
@@ -115,6 +129,14 @@ public enum LambdaRuntime {
             trailers = [("Lambda-Runtime-Function-Error-Type", type), ("Lambda-Runtime-Function-Error-Body", Data(errorBody(type: type, message: message)).base64EncodedString())]
         }
         _ = try client.finishChunked(trailers: trailers)
+    }
+
+    /// The body of a payload-format-2.0 HTTP event, or `nil` for any other event.
+    static func httpBody(of event: Data) -> Data? {
+        guard let object = (try? JSONSerialization.jsonObject(with: event)) as? [String: Any],
+              let context = object["requestContext"] as? [String: Any], context["http"] != nil else { return nil }
+        guard let body = object["body"] as? String else { return Data() }
+        return object["isBase64Encoded"] as? Bool == true ? Data(base64Encoded: body) : Data(body.utf8)
     }
 
     /// Lambda's `errorType` and `errorMessage` for what came out of a call.

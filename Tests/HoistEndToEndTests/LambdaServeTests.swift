@@ -148,6 +148,34 @@ struct LambdaServeTests {
     }
 }
 
+@Suite("Function URLs of the local Lambda")
+struct LambdaURLTests {
+    @Test("a Function URL serves a Hoist function over HTTP: buffered, streamed, and AWS_IAM needing a signed request")
+    func urls() async throws {
+        try await withLambda { lambda in
+            try await lambda.create("add", handler: "add")
+            let created = try await lambda.request("POST", "/2021-10-31/functions/add/url", body: #"{"AuthType":"NONE"}"#)
+            #expect(created.status == 201, "\(created)")
+            let url = try #require(created.json["FunctionUrl"] as? String)
+            // The URL's event carries the body; the bootstrap calls add(20, 22) with it.
+            let sum = try curl(url, ["-d", "[20,22]"])
+            #expect(sum.status == 200 && sum.body == "42", "\(sum)")
+            #expect(try await lambda.request("GET", "/2021-10-31/functions/add/url").json["AuthType"] as? String == "NONE")
+            #expect(try await lambda.request("POST", "/2021-10-31/functions/add/url", body: #"{"AuthType":"NONE"}"#).errorType == "ResourceConflictException")
+
+            try await lambda.create("count", handler: "countTo")
+            let stream = try await lambda.request("POST", "/2021-10-31/functions/count/url", body: #"{"AuthType":"AWS_IAM","InvokeMode":"RESPONSE_STREAM"}"#)
+            let streamURL = try #require(stream.json["FunctionUrl"] as? String)
+            #expect(try curl(streamURL, ["-d", "[3,0]"]).status == 403)
+            let signed = try curl(streamURL, ["--aws-sigv4", "aws:amz:us-east-1:lambda", "--user", "AKIDEXAMPLE:secret", "-d", "[3,0]"])
+            #expect(signed.status == 200 && signed.body == "0\n1\n2\n", "\(signed.status) \(signed.body)")
+
+            #expect(try await lambda.request("DELETE", "/2021-10-31/functions/add/url").status == 204)
+            #expect(try await lambda.request("GET", "/2021-10-31/functions/add/url").status == 404)
+        }
+    }
+}
+
 @Suite("The local Lambda with boto3, the AWS CLI and awslambdaric")
 struct LambdaClientTests {
     @Test("boto3 and the AWS CLI create, wait for, invoke, update, list and delete functions; Python handlers run through awslambdaric")
@@ -165,7 +193,8 @@ struct LambdaClientTests {
             for line in ["created=Active", "active=yes", "invoke=42", "status=200", "tail=True", "updatedTimeout=20", #"variables={"MODE": "new"}"#,
                          "codeSha=True", "afterUpdate=3", #"python={"function": "py-calc", "sum": 5, "time_left": true}"#,
                          "pythonError=Unhandled|ValueError|cannot work with {'x': 1}", "listed=boto-add,py-calc,py-fail",
-                         "missing=Function not found: arn:aws:lambda:us-east-1:123456789012:function:missing", "cli=11", "cliListed=3", "remaining=0"] {
+                         "missing=Function not found: arn:aws:lambda:us-east-1:123456789012:function:missing", "cli=11", "cliListed=3", "remaining=0",
+                         "streamed=0 1 2", "streamComplete=True", "streamError=Refusal|True"] {
                 #expect(lines.contains(line), "missing \(line) in \(run.stdout)\n\(run.stderr)")
             }
         }

@@ -52,6 +52,25 @@ failed = client.invoke(FunctionName="py-fail", Payload=b'{"x": 1}')
 error = json.loads(failed["Payload"].read())
 say("pythonError", "%s|%s|%s" % (failed.get("FunctionError"), error["errorType"], error["errorMessage"]))
 
+# Response streaming, read by boto3's own event-stream parser.
+client.create_function(FunctionName="boto-count", Runtime="provided.al2023", Role=role, Handler="countTo", Code={"ZipFile": swift_code})
+streamed = client.invoke_with_response_stream(FunctionName="boto-count", Payload=b"[3,0]")
+chunks, complete = b"", None
+for event in streamed["EventStream"]:
+    if "PayloadChunk" in event:
+        chunks += event["PayloadChunk"]["Payload"]
+    if "InvokeComplete" in event:
+        complete = event["InvokeComplete"]
+say("streamed", chunks.decode().replace("\n", " ").strip())
+say("streamComplete", complete is not None and "ErrorCode" not in complete)
+client.create_function(FunctionName="boto-fail", Runtime="provided.al2023", Role=role, Handler="failAfter", Code={"ZipFile": swift_code})
+failing = client.invoke_with_response_stream(FunctionName="boto-fail", Payload=b"2")
+events = list(failing["EventStream"])
+error = [e["InvokeComplete"] for e in events if "InvokeComplete" in e][0]
+say("streamError", "%s|%s" % (error.get("ErrorCode", "").split(".")[-1], "stopped after 2" in error.get("ErrorDetails", "")))
+client.delete_function(FunctionName="boto-count")
+client.delete_function(FunctionName="boto-fail")
+
 names = []
 marker = None
 while True:
