@@ -140,6 +140,16 @@ struct LambdaServeTests {
             #expect(try await lambda.invoke("arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aadd%3A%24LATEST", "[1,2]").body == "3")
             let version = try await lambda.invoke("add:7", "[1,2]")
             #expect(version.status == 404 && (version.json["message"] as? String)?.hasSuffix("function:add:7") == true)
+            // Lambda's size limits: 6 MB answers, 6 MB requests (1 MB for Event).
+            try await lambda.create("big", handler: "big")
+            #expect(try await lambda.invoke("big", "1000").body.count == 1002)
+            let huge = try await lambda.invoke("big", "7000000")
+            #expect(huge.status == 200 && huge.json["errorType"] as? String == "Function.ResponseSizeTooLarge", "\(huge.status) \(huge.body.prefix(300))")
+            let payload = NSTemporaryDirectory() + "hoist-lambda-payload-" + UUID().uuidString.prefix(8)
+            try Data(("\"" + String(repeating: "y", count: 2_000_000) + "\"").utf8).write(to: URL(fileURLWithPath: payload))
+            defer { try? FileManager.default.removeItem(atPath: payload) }
+            let event = try await lambda.invoke("big", "@" + payload, headers: ["X-Amz-Invocation-Type: Event"])
+            #expect(event.status == 413 && event.errorType == "RequestTooLargeException", "\(event)")
             // An unknown handler is an init error the invocation reports.
             try await lambda.create("nohandler", handler: "nosuch")
             let initError = try await lambda.invoke("nohandler", "{}")

@@ -130,6 +130,8 @@ let counter = Function("counter") { () in
 let exitNow = Function("exitNow", parameters: "status") { (status: Int32) -> Int in
     exit(status)
 }
+/// A string of `bytes` x's: a result as large as asked for.
+let big = Function("big", parameters: "bytes") { (bytes: Int) in String(repeating: "x", count: bytes) }
 /// Creates the file at `path`: how the tests see an asynchronous invocation run.
 let touch = Function("touch", parameters: "path") { (path: String) in
     FileManager.default.createFile(atPath: path, contents: Data("touched".utf8))
@@ -239,7 +241,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, s3Keys, counter, exitNow, touch]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, s3Keys, counter, exitNow, touch, big]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
