@@ -20,10 +20,13 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 @main
 struct HoistBench: HoistApp {
     static let name = "bench"
-    static let functions: [any HoistFunction] = [add]
+    static let functions: [any HoistFunction] = [add, pause]
 
     static func run() async throws {
         let options = Options(CommandLine.arguments.dropFirst())
+        if options.lambdaOnly {
+            return try await LambdaBench.run(options)
+        }
         let home = NSTemporaryDirectory() + "hoist-bench-\(getpid())"
         let port = 32390
         let system = System.local(port: port, home: home)
@@ -91,6 +94,9 @@ struct HoistBench: HoistApp {
 
         if !options.clusterHosts.isEmpty {
             try await clusterFigures(options)
+        }
+        if options.lambda {
+            try await LambdaBench.run(options)
         }
 
         for peer in options.peers {
@@ -200,12 +206,24 @@ struct Options {
     var peers: [String] = []
     var clusterHosts: [String] = []
     var sshConfig: String?
+    /// Adds the local Lambda's figures (`--lambda`), or measures only those (`--lambda-only`).
+    var lambda = false
+    var lambdaOnly = false
+    var lambdaCalls = 2000
+    var lambdaPython: String?
 
     init(_ arguments: ArraySlice<String>) {
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
+            if argument == "--lambda" || argument == "--lambda-only" {
+                lambda = true
+                lambdaOnly = argument == "--lambda-only"
+                continue
+            }
             let value = iterator.next()
             switch argument {
+            case "--lambda-calls": lambdaCalls = value.flatMap(Int.init) ?? lambdaCalls
+            case "--lambda-python": lambdaPython = value
             case "--calls": calls = value.flatMap(Int.init) ?? calls
             case "--seconds": seconds = value.flatMap(Double.init) ?? seconds
             case "--callers": callers = value.flatMap(Int.init) ?? callers
@@ -215,7 +233,7 @@ struct Options {
             case "--cluster": clusterHosts += value.map { $0.split(separator: ",").map(String.init) } ?? []
             case "--ssh-config": sshConfig = value
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
                 exit(64)
             }
         }

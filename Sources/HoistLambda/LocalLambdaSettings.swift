@@ -33,7 +33,8 @@ public struct LocalLambdaSettings: Sendable {
     }
 
     var functionsDirectory: String { root + "/functions" }
-    var portFile: String { root + "/lambda.port" }
+    /// Where the port is written once the server listens.
+    public var portFile: String { root + "/lambda.port" }
     var pidFile: String { root + "/lambda.pid" }
 
     /// A log stream's file: `logs/aws/lambda/<name>/2026/12/03/[$LATEST]<id>`.
@@ -42,7 +43,7 @@ public struct LocalLambdaSettings: Sendable {
     }
 
     /// The first `python3` on the `PATH` that can import awslambdaric.
-    static func findPython() -> String? {
+    public static func findPython() -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = "\(directory)/python3"

@@ -1,0 +1,149 @@
+import AsyncHTTPClient
+import Foundation
+import Hoist
+import HoistClient
+import HoistLambda
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sleeps `milliseconds`: the function of the concurrency figure.
+let pause = Function("pause") { (milliseconds: Int) async throws -> Int in
+    try await Task.sleep(for: .milliseconds(milliseconds))
+    return milliseconds
+}
+
+/// `hoist-bench --lambda`: the local Lambda's figures. It runs `hoist lambda serve` in this
+/// process on a port of its own, with this benchmark as the Swift function's bootstrap (a
+/// one-line `exec` script, as the tests do) and a Python handler through awslambdaric.
+enum LambdaBench {
+    static func run(_ options: Options) async throws {
+        let root = NSTemporaryDirectory() + "hoist-bench-lambda-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let python = options.lambdaPython ?? LocalLambdaSettings.findPython()
+        let settings = LocalLambdaSettings(root: root, port: 0, concurrency: 200, python: python)
+        let lambda = try LocalLambda(settings: settings)
+        let server = Task { try await lambda.run() }
+        defer { server.cancel() }
+        var port = 0
+        for _ in 0..<500 {
+            if let text = try? String(contentsOfFile: settings.portFile, encoding: .utf8), let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) { port = value; break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard port > 0 else { throw HoistError(.daemonUnavailable, "the local Lambda did not start") }
+        let base = "http://127.0.0.1:\(port)"
+        let http = DaemonClient.sharedHTTPClient
+        print("")
+        print("Local Lambda (hoist lambda serve, in this process)")
+
+        let work = root + "/zip"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: work + "/bootstrap", contents: Data("#!/bin/sh\nexec '\(ProcessSupport.executablePath)'\n".utf8), attributes: [.posixPermissions: 0o755])
+        let swiftZip = try zip(work, files: ["bootstrap"])
+
+        let createStart = ContinuousClock.now
+        try await create(http, base, name: "add", runtime: "provided.al2023", handler: "add", zip: swiftZip)
+        let first = try await invoke(http, base, name: "add", payload: "[1,2]", tail: true)
+        let cold = ContinuousClock.now - createStart
+        print(HoistBench.row("cold start: create, then the first answer", HoistBench.ms(cold)))
+        if let initLine = first.log.split(separator: "\t").first(where: { $0.hasPrefix("Init Duration: ") }) {
+            print(HoistBench.row("Swift bootstrap init (exec to its first /next)", String(initLine.dropFirst("Init Duration: ".count))))
+        }
+        try await warm(http, base, name: "add", payload: "[1,2]", expect: "3", calls: options.lambdaCalls, label: "Swift")
+
+        if let python {
+            try "def add(event, context):\n    return event[0] + event[1]\n".write(toFile: work + "/handler.py", atomically: true, encoding: .utf8)
+            let pythonZip = try zip(work, files: ["handler.py"])
+            try await create(http, base, name: "pyadd", runtime: "python3.11", handler: "handler.add", zip: pythonZip)
+            try await warm(http, base, name: "pyadd", payload: "[1,2]", expect: "3", calls: options.lambdaCalls, label: "Python (awslambdaric)")
+            let script = packageRoot + "/scripts/bench/lambda_boto3.py"
+            if FileManager.default.fileExists(atPath: script) {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: python)
+                process.arguments = [script, base, "add", String(min(options.lambdaCalls, 2000))]
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                try process.run()
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                print(HoistBench.row("warm invoke through boto3, Swift function, p50 / p99", String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+            }
+        } else {
+            print("  (no Python with awslambdaric: the Python rows are left out; --lambda-python PATH)")
+        }
+
+        try await create(http, base, name: "pause", runtime: "provided.al2023", handler: "pause", zip: swiftZip)
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<32 {
+                group.addTask { _ = try await invoke(http, base, name: "pause", payload: "1000", tail: false) }
+            }
+            try await group.waitForAll()
+        }
+        print(HoistBench.row("32 concurrent invocations of a 1 s function (cold)", HoistBench.ms(ContinuousClock.now - start)))
+        let again = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<32 {
+                group.addTask { _ = try await invoke(http, base, name: "pause", payload: "1000", tail: false) }
+            }
+            try await group.waitForAll()
+        }
+        print(HoistBench.row("32 concurrent invocations of a 1 s function (warm)", HoistBench.ms(ContinuousClock.now - again)))
+    }
+
+    static var packageRoot: String {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        return root.path
+    }
+
+    static func warm(_ http: HTTPClient, _ base: String, name: String, payload: String, expect: String, calls: Int, label: String) async throws {
+        for _ in 0..<100 { _ = try await invoke(http, base, name: name, payload: payload, tail: false) }
+        var times: [Duration] = []
+        for _ in 0..<calls {
+            let start = ContinuousClock.now
+            let answer = try await invoke(http, base, name: name, payload: payload, tail: false)
+            times.append(ContinuousClock.now - start)
+            precondition(answer.body == expect, "\(name) answered \(answer.body)")
+        }
+        times.sort()
+        print(HoistBench.row("warm invoke, \(label), p50 / p99", HoistBench.ms(times[times.count / 2]) + " / " + HoistBench.ms(times[times.count * 99 / 100])))
+    }
+
+    static func zip(_ directory: String, files: [String]) throws -> String {
+        let path = directory + "/\(files[0]).zip"
+        try? FileManager.default.removeItem(atPath: path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/zip")
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.arguments = ["-q", path] + files
+        try process.run()
+        process.waitUntilExit()
+        return path
+    }
+
+    static func create(_ http: HTTPClient, _ base: String, name: String, runtime: String, handler: String, zip: String) async throws {
+        let code = try Data(contentsOf: URL(fileURLWithPath: zip)).base64EncodedString()
+        var request = HTTPClientRequest(url: base + "/2015-03-31/functions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: #"{"FunctionName":"\#(name)","Runtime":"\#(runtime)","Role":"arn:aws:iam::123456789012:role/bench","Handler":"\#(handler)","Timeout":30,"Code":{"ZipFile":"\#(code)"}}"#))
+        let response = try await http.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .created else { throw HoistError(.badResponse, "create \(name): \(response.status) \(String(buffer: body))") }
+    }
+
+    static func invoke(_ http: HTTPClient, _ base: String, name: String, payload: String, tail: Bool) async throws -> (body: String, log: String) {
+        var request = HTTPClientRequest(url: base + "/2015-03-31/functions/\(name)/invocations")
+        request.method = .POST
+        if tail { request.headers.add(name: "X-Amz-Log-Type", value: "Tail") }
+        request.body = .bytes(ByteBuffer(string: payload))
+        let response = try await http.execute(request, timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 8 << 20)
+        let log = response.headers.first(name: "X-Amz-Log-Result").flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return (String(buffer: body), log)
+    }
+}
