@@ -85,6 +85,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // AWS without an SDK: credentials as the AWS CLI resolves them, SigV4, typed AWS errors.
+        .target(
+            name: "HoistAWS",
+            dependencies: [
+                "HoistCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Lambda zips: a Hoist app as a self-contained `bootstrap`, handler files with their requirements.
         .target(
             name: "HoistLambdaPackage",
@@ -184,6 +197,11 @@ let package = Package(
         .testTarget(
             name: "HoistCoreTests",
             dependencies: ["HoistCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HoistAWSTests",
+            dependencies: ["HoistAWS", "HoistCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

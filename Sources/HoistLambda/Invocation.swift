@@ -18,8 +18,10 @@ final class Invocation: Sendable {
 
     let requestID: String
     let payload: ByteBuffer
-    /// When the invocation must be done, in epoch milliseconds.
-    let deadlineMs: Int64
+    let timeoutSeconds: Int
+    /// When the invocation must be done, in epoch milliseconds: its timeout after the event was
+    /// handed to the runtime (the init phase does not count, as on Lambda).
+    var deadlineMs: Int64 { state.withLockedValue { $0.deadlineMs } }
     /// The caller's `X-Amz-Client-Context`, base64 as sent.
     let clientContext: String?
     let events: AsyncStream<Event>
@@ -33,23 +35,26 @@ final class Invocation: Sendable {
         var delivered = false
         var waiters: [CheckedContinuation<Void, Never>] = []
         var finished = false
+        var deadlineMs: Int64 = 0
     }
 
     init(payload: ByteBuffer, timeoutSeconds: Int, clientContext: String?) {
         requestID = UUID().uuidString.lowercased()
         self.payload = payload
-        deadlineMs = Int64(Date().timeIntervalSince1970 * 1000) + Int64(timeoutSeconds) * 1000
+        self.timeoutSeconds = timeoutSeconds
         self.clientContext = clientContext
         (events, continuation) = AsyncStream.makeStream(of: Event.self)
     }
 
     var isEnded: Bool { state.withLockedValue { $0.ended } }
 
-    /// Marks the event as handed to the runtime; false when it already was.
+    /// Marks the event as handed to the runtime, starting its clock; false when it already was.
     func markDelivered() -> Bool {
         state.withLockedValue { state in
-            defer { state.delivered = true }
-            return !state.delivered
+            guard !state.delivered else { return false }
+            state.delivered = true
+            state.deadlineMs = Int64(Date().timeIntervalSince1970 * 1000) + Int64(timeoutSeconds) * 1000
+            return true
         }
     }
 

@@ -70,11 +70,26 @@ final class LambdaEnvironment: @unchecked Sendable {
             // An init error fails the invocation that waits for it, as on Lambda.
             complete(invocation, .functionError(type: type, body: body))
         }
+        // Until the runtime takes the event, Lambda's 10 s init limit applies on top of the timeout.
+        let guardTime = TimeAmount.seconds(10 + Int64(function.timeout))
+        let guardTimer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: guardTime) { [self] in timedOut(invocation) }
+        lock.withLock { self.timer = guardTimer }
+        if let deliver, invocation.markDelivered() {
+            startClock(invocation)
+            deliver(invocation)
+        }
+        await invocation.waitForEnd()
+    }
+
+    /// The event went to the runtime: the invocation's duration and timeout count from now.
+    private func startClock(_ invocation: Invocation) {
         let timeout = TimeAmount.milliseconds(Int64(function.timeout) * 1000)
         let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: timeout) { [self] in timedOut(invocation) }
-        lock.withLock { self.timer = timer }
-        if let deliver, invocation.markDelivered() { deliver(invocation) }
-        await invocation.waitForEnd()
+        lock.withLock {
+            self.timer?.cancel()
+            self.timer = timer
+            invocationStartedAt = .now
+        }
     }
 
     /// Ends `invocation` (the first ending wins: the runtime's answer, the timer, the process
@@ -239,7 +254,10 @@ final class LambdaEnvironment: @unchecked Sendable {
             parked = respond
             return nil
         }
-        if let ready { respond(ready) }
+        if let ready {
+            startClock(ready)
+            respond(ready)
+        }
     }
 
     /// The invocation `requestID` names, while it is the one in flight.
