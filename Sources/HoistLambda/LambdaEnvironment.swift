@@ -210,7 +210,7 @@ final class LambdaEnvironment: @unchecked Sendable {
 
     private func exited(_ process: Process) {
         let status = process.terminationReason == .uncaughtSignal
-            ? "signal: \(ProcessSupportNames.signal(process.terminationStatus))"
+            ? "signal: \(LambdaSignalNames.signal(process.terminationStatus))"
             : "exit status \(process.terminationStatus)"
         let invocation: Invocation? = lock.withLock {
             guard self.process === process else { return nil }
@@ -298,8 +298,9 @@ final class LambdaEnvironment: @unchecked Sendable {
     }
 }
 
-/// Signal names without depending on the daemon's helpers.
-enum ProcessSupportNames {
+/// A signal as Lambda words it in `Runtime exited with error: signal: killed` (Go's names, not
+/// ``ProcessSupport/signalName(_:)``'s `SIGKILL`).
+enum LambdaSignalNames {
     static func signal(_ number: Int32) -> String {
         switch number {
         case SIGKILL: "killed"
