@@ -35,9 +35,6 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     public var callTimeout: Duration? { target.callTimeout }
     /// When calls are tried again; see ``retrying(_:)``.
     public var retryPolicy: RetryPolicy { target.retry }
-    /// The daemon that serves when there is no choice to make (the first host of a cluster).
-    var client: DaemonClient { target.daemons.primary }
-
     init(function: Function<repeat each Arg, Result>, target: RemoteTarget) {
         self.function = function
         self.target = target
@@ -45,7 +42,7 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
 
     /// The function's HTTP endpoint: `POST` a JSON body to call it.
     public var endpoint: URL {
-        URL(string: "\(client.endpointBase)/\(app)/\(target.functionName)")!
+        target.backend.endpoint(app: app, function: target.functionName)
     }
 
     /// Runs the function on the system.
@@ -61,28 +58,19 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
             handler = { kind, bytes in printer.write(kind, bytes) }
         }
         let output = handler
-        let name = target.functionName
-        let deadline = try callTimeout.map(CallTimeout.validate)
         let key = UUID().uuidString
-        let daemons = target.daemons
-        let app = self.app
-        // The daemon the call went to, for the cancel.
-        let current = NIOLockedValueBox<DaemonClient?>(nil)
+        let backend = target.backend
+        let retry = target.retry
+        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: key, retry: retry, spread: true)
         let result: ByteBuffer
         do {
-            let retry = target.retry
             result = try await withTaskCancellationHandler {
                 try await Self.withConnectionRetries(retry) {
-                    try await daemons.withMember { client in
-                        current.withLockedValue { $0 = client }
-                        return try await client.call(app: app, function: name, body: ByteBuffer(bytes: body), deadline: deadline, key: key, retry: retry, output: output)
-                    }
+                    try await backend.call(call, output: output)
                 }
             } onCancel: {
                 // Cancelling the caller's task cancels the remote call.
-                if let client = current.withLockedValue({ $0 }) {
-                    Task { await RemoteCancellation.cancel(key, on: client) }
-                }
+                Task { await backend.cancel(key) }
             }
         } catch {
             printer?.flush()
@@ -157,74 +145,20 @@ extension RemoteTarget {
         if let bound = try await boundInWorker(function: name, app: app.name, on: system, env: env) { return bound }
         try env.validate()
         let secretValues = try env.secretValues()
-        let executable = ProcessSupport.executablePath
-        var path: String? = executable
-        var binaries: [String: String] = [:]
-        let daemons: DaemonGroup
-        if case let .cluster(cluster) = system.kind {
-            let session = try await ClusterSessions.shared.session(for: cluster)
-            daemons = session.group
-            try await session.ensureSystemPackages(env.systemPackages)
-            // A cluster's daemons read the binary the bootstrap sent (or the host built) from
-            // their own blob stores.
-            path = nil
-            binaries = session.binaries
-        } else {
-            daemons = try await system.connect()
-        }
-        let sha = try ExecutableHash.sha256(of: executable)
-        let base = DaemonAPI.DeployRequest(sha256: sha, executablePath: path, env: env, secretValues: secretValues)
-        let hostBinaries = binaries
-        let isCluster = system.isCluster
-        let members = daemons.members.filter(\.up)
-        // Every daemon of the system gets the app; one that cannot be reached is skipped with
-        // a warning (it is set aside for calls too) as long as another one deployed.
-        let outcomes = await withTaskGroup(of: Swift.Result<DaemonAPI.DeployResponse, any Error>.self) { group in
-            for member in members {
-                group.addTask {
-                    do {
-                        var request = base
-                        request.sha256 = hostBinaries[member.label] ?? sha
-                        // The env's setup output, printed as it runs: `[setup]`, or
-                        // `[host setup]` on a cluster.
-                        let printer = OutputPrinter(function: isCluster ? "\(member.label) setup" : "setup")
-                        defer { printer.flush() }
-                        return .success(try await member.client.deploy(app: app.name, request: request) { kind, bytes in printer.write(kind, bytes) })
-                    } catch {
-                        return .failure(error)
-                    }
-                }
-            }
-            var outcomes: [Swift.Result<DaemonAPI.DeployResponse, any Error>] = []
-            for await outcome in group { outcomes.append(outcome) }
-            return outcomes
-        }
-        var replicas = 0
-        var unreachable: (any Error)?
-        for outcome in outcomes {
-            switch outcome {
-            case let .success(deployed): replicas += deployed.app.replicas
-            case let .failure(error as HoistError) where error.code == .daemonUnavailable && members.count > 1:
-                unreachable = error
-                DaemonGroup.standardErrorWarning("deploy of '\(app.name)' skipped a daemon of \(system): \(error.message)")
-            case let .failure(error): throw error
-            }
-        }
-        if replicas == 0, let unreachable { throw unreachable }
-        return RemoteTarget(functionName: name, app: app.name, system: system, replicas: replicas, daemons: daemons)
+        let backend = try await system.backend()
+        let replicas = try await backend.deploy(app: app.name, env: env, secretValues: secretValues)
+        return RemoteTarget(functionName: name, app: app.name, system: system, replicas: replicas, backend: backend)
     }
-}
 
-extension RemoteTarget {
     /// In a worker, `System.local` is the daemon that runs the worker (on a cluster host, that
     /// host's daemon), where this app is deployed already: without an env of its own, a function
     /// that sends its app's functions there binds to the app as it is, rather than redeploying
     /// it (which would replace the very workers its calls run on).
     static func boundInWorker(function: String, app: String, on system: System, env: Env) async throws -> RemoteTarget? {
         guard NestedCall.current != nil, env == .default, case let .local(_, home) = system.kind, home.root == HoistHome.current.root else { return nil }
-        let daemons = try await system.connect()
-        guard let info = try await daemons.primary.apps().first(where: { $0.name == app }) else { return nil }
-        return RemoteTarget(functionName: function, app: app, system: system, replicas: info.replicas, daemons: daemons)
+        let backend = try await system.backend()
+        guard let replicas = try await backend.deployed(app: app) else { return nil }
+        return RemoteTarget(functionName: function, app: app, system: system, replicas: replicas, backend: backend)
     }
 }
 
@@ -234,17 +168,17 @@ final class RemoteTarget: Sendable {
     let app: String
     let system: System
     let replicas: Int
-    let daemons: DaemonGroup
+    let backend: any SystemBackend
     let streamsOutput: Bool
     let callTimeout: Duration?
     let retry: RetryPolicy
 
-    init(functionName: String, app: String, system: System, replicas: Int, daemons: DaemonGroup, streamsOutput: Bool = true, callTimeout: Duration? = nil, retry: RetryPolicy = .none) {
+    init(functionName: String, app: String, system: System, replicas: Int, backend: any SystemBackend, streamsOutput: Bool = true, callTimeout: Duration? = nil, retry: RetryPolicy = .none) {
         self.functionName = functionName
         self.app = app
         self.system = system
         self.replicas = replicas
-        self.daemons = daemons
+        self.backend = backend
         self.streamsOutput = streamsOutput
         self.callTimeout = callTimeout
         self.retry = retry
@@ -259,14 +193,6 @@ final class RemoteTarget: Sendable {
     func with(_ change: (inout Changes) -> Void) -> RemoteTarget {
         var changes = Changes(streamsOutput: streamsOutput, callTimeout: callTimeout, retry: retry)
         change(&changes)
-        return RemoteTarget(functionName: functionName, app: app, system: system, replicas: replicas, daemons: daemons, streamsOutput: changes.streamsOutput, callTimeout: changes.callTimeout, retry: changes.retry)
-    }
-}
-
-/// Sends the cancel for a call whose caller was cancelled. A cancel that reaches the daemon
-/// before the call does is remembered there for a few seconds, so one request is enough.
-enum RemoteCancellation {
-    static func cancel(_ key: String, on client: DaemonClient) async {
-        try? await client.cancel(call: key)
+        return RemoteTarget(functionName: functionName, app: app, system: system, replicas: replicas, backend: backend, streamsOutput: changes.streamsOutput, callTimeout: changes.callTimeout, retry: changes.retry)
     }
 }

@@ -24,7 +24,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
 
     /// The function's HTTP endpoint; plain callers receive newline-delimited JSON.
     public var endpoint: URL {
-        URL(string: "\(target.daemons.primary.endpointBase)/\(target.app)/\(target.functionName)")!
+        target.backend.endpoint(app: target.app, function: target.functionName)
     }
 
     /// Starts the function on the system and returns its elements as they arrive.
@@ -46,12 +46,9 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
             let task = Task {
                 let printer = target.streamsOutput ? OutputPrinter(function: target.functionName) : nil
                 do {
-                    let deadline = try target.callTimeout.map(CallTimeout.validate)
+                    let call = SystemCall(app: target.app, function: target.functionName, body: body, deadline: try target.callTimeout.map(CallTimeout.validate), key: key, retry: nil, spread: false)
                     _ = try await withTaskCancellationHandler {
-                        try await target.daemons.primary.call(
-                            app: target.app, function: target.functionName, body: ByteBuffer(bytes: body),
-                            deadline: deadline, key: key, retry: nil
-                        ) { kind, bytes in
+                        try await target.backend.call(call) { kind, bytes in
                             if kind == .item {
                                 do {
                                     continuation.yield(try function.decodeElement(Data(bytes.readableBytesView)))
@@ -63,7 +60,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
                             }
                         }
                     } onCancel: {
-                        Task { await RemoteCancellation.cancel(key, on: target.daemons.primary) }
+                        Task { await target.backend.cancel(key) }
                     }
                     printer?.flush()
                     continuation.finish()

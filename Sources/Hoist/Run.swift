@@ -14,13 +14,13 @@ import NIOCore
 /// ```
 public struct Run<Value: Sendable>: Sendable {
     /// The run's key: the name given, or one the daemon made (`add-20261130-101500-3fa9c1`).
-    public let key: String
-    let client: DaemonClient
+    public var key: String { handle.key }
+    let handle: any RunHandle
     let decode: @Sendable (Data) throws -> Value
 
-    /// The run as the daemon has it now: status, timings, output, result or failure.
+    /// The run as the system has it now: status, timings, output, result or failure.
     public func record() async throws -> RunRecord {
-        try await client.run(key)
+        try await handle.record()
     }
 
     /// The run's status now.
@@ -34,7 +34,7 @@ public struct Run<Value: Sendable>: Sendable {
     public func value() async throws -> Value {
         while true {
             try Task.checkCancellation()
-            let record = try await client.waitForRun(key, timeout: 30)
+            let record = try await handle.wait(timeout: 30)
             guard record.status.isFinished else { continue }
             if record.status == .succeeded, let result = record.result {
                 return try decode(Data(result.utf8))
@@ -51,7 +51,7 @@ public struct Run<Value: Sendable>: Sendable {
     /// Cancels the run if it is still in flight; throws ``HoistError/Code/runFinished`` otherwise.
     @discardableResult
     public func cancel() async throws -> RunRecord {
-        try await client.cancelRun(key)
+        try await handle.cancel()
     }
 }
 
@@ -59,17 +59,7 @@ extension System {
     /// Re-attaches to a run by its key, from any process.
     /// On a cluster, the host that has the run is found by asking each in turn.
     public func run<Value: Decodable & Sendable>(_ key: String, as type: Value.Type) async throws -> Run<Value> {
-        let members = try await connect().members
-        var lastError: (any Error)?
-        for member in members where member.up {
-            do {
-                _ = try await member.client.run(key)
-                return Run(key: key, client: member.client) { try JSONDecoder().decode(Value.self, from: $0) }
-            } catch {
-                lastError = error
-            }
-        }
-        throw lastError ?? HoistError(.unknownRun, "no run '\(key)' on \(self)")
+        Run(handle: try await backend().run(key)) { try JSONDecoder().decode(Value.self, from: $0) }
     }
 }
 
@@ -83,15 +73,10 @@ extension RemoteFunction {
         let body = try function.encodeArguments(repeat each args)
         let deadline = try callTimeout.map(CallTimeout.validate)
         try retryPolicy.validate()
-        let (app, functionName, retry) = (self.app, target.functionName, retryPolicy)
-        let spawn: @Sendable (DaemonClient) async throws -> (String, DaemonClient) = { client in
-            (try await client.spawn(app: app, function: functionName, body: ByteBuffer(bytes: body), name: name, deadline: deadline, retry: retry), client)
-        }
-        // Unnamed runs spread over the system's daemons; a named run goes to the primary, so
-        // that a name is taken once per system.
-        let (key, client) = name == nil ? try await target.daemons.withMember(spawn) : try await spawn(client)
+        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: deadline, key: nil, retry: retryPolicy, spread: name == nil)
+        let handle = try await target.backend.spawn(call, name: name)
         let function = self.function
-        return Run(key: key, client: client) { try function.decodeResult($0) }
+        return Run(handle: handle) { try function.decodeResult($0) }
     }
 
     /// The stored result of a succeeded run named `runName`; otherwise calls the function
@@ -103,9 +88,8 @@ extension RemoteFunction {
         }
         let body = try function.encodeArguments(repeat each args)
         let deadline = try callTimeout.map(CallTimeout.validate)
-        // A named run lives on one daemon: get-or-call goes to the primary so that every
-        // caller of one name meets the same run.
-        let result = try await client.getOrCall(app: app, function: target.functionName, body: ByteBuffer(bytes: body), name: runName, deadline: deadline)
+        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: deadline, key: nil, retry: nil, spread: false)
+        let result = try await target.backend.getOrCall(call, name: runName)
         return try function.decodeResult(Data(result.readableBytesView))
     }
 }

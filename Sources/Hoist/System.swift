@@ -39,14 +39,15 @@ public struct System: Sendable, CustomStringConvertible {
         return false
     }
 
-    /// The system's daemons (one for the local system, one per host for a cluster), started
-    /// if need be.
-    func connect() async throws -> DaemonGroup {
+    /// The system behind its seam: the daemon on this machine (started if need be) or the
+    /// cluster's daemons (connected and started if need be).
+    func backend() async throws -> any SystemBackend {
         switch kind {
         case let .local(port, home):
-            return DaemonGroup([.init(label: description, client: try await LocalDaemon.ensureRunning(home: home, port: port))])
+            return DaemonSystem(group: DaemonGroup([.init(label: description, client: try await LocalDaemon.ensureRunning(home: home, port: port))]), label: description, session: nil)
         case let .cluster(cluster):
-            return try await ClusterSessions.shared.session(for: cluster).group
+            let session = try await ClusterSessions.shared.session(for: cluster)
+            return DaemonSystem(group: session.group, label: description, session: session)
         }
     }
 }
