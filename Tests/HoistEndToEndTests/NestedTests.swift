@@ -21,6 +21,21 @@ struct NestedTests {
         }
     }
 
+    @Test("a function sends its app to another system and calls it there")
+    func nestedOnAnotherSystem() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let other = try await TestDaemon.started()
+            defer { other.shutdown() }
+            let before = try await other.client.apps()
+            #expect(before.isEmpty)
+            let answer = try await daemon.call("elsewhere", #"["\#(other.home.root)", \#(other.port)]"#)
+            #expect(answer == "42")
+            let after = try await other.client.apps()
+            #expect(after.map(\.name) == ["testapp"])
+        }
+    }
+
     @Test("a nested call that no worker could ever take fails at once with a clear error, and the workers serve on")
     func nestedDeadlockRefused() async throws {
         try await withDaemon { daemon in

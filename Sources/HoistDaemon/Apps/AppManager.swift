@@ -17,6 +17,8 @@ actor AppManager {
 
     nonisolated let store: AppStore
     private let home: HoistHome
+    /// This daemon among others, for nested calls (``NestedCall/daemonVariable``).
+    private let daemonID = UUID().uuidString.prefix(8).lowercased()
     private let registry: WorkerRegistry
     private let logger: Logger
     private nonisolated let entries = NIOLockedValueBox<[String: Entry]>([:])
@@ -158,6 +160,7 @@ actor AppManager {
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("HOIST_") { environment.removeValue(forKey: key) }
         environment[HoistEnvironment.home] = home.root
+        environment[NestedCall.daemonVariable] = String(daemonID)
         environment.merge(env.environment) { _, new in new }
         environment.merge(secrets) { _, new in new }
         let launch = WorkerPool.Launch(

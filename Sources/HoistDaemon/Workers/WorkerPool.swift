@@ -71,7 +71,7 @@ final class WorkerPool: @unchecked Sendable {
     /// `caller` (``NestedCall/header``) marks a call made by a function running in one of this
     /// pool's workers: see ``nestedCall(_:from:timeout:key:calls:output:)``.
     func call(_ request: CallRequest, timeout: Double? = nil, key: String? = nil, calls: CallRegistry? = nil, caller: String? = nil, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
-        if let index = NestedCall.callerIndex(caller, app: app, version: launch.version) {
+        if let index = NestedCall.callerIndex(caller, daemon: launch.environment[NestedCall.daemonVariable] ?? "", app: app, version: launch.version) {
             return try await nestedCall(request, from: index, timeout: timeout, key: key, calls: calls, output: output)
         }
         let deadline = ContinuousClock.now + .seconds(30)

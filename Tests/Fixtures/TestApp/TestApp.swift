@@ -99,6 +99,10 @@ let fanOut = Function("fanOut", parameters: "count") { (count: Int) async throws
     for try await n in try await countTo.to(.local)(3, 0) { streamed += n }
     return [sums.reduce(0, +), spawned, streamed]
 }
+/// Calls `add` on another system: the daemon of another home (the app is deployed there).
+let elsewhere = Function("elsewhere", parameters: "home", "port") { (home: String, port: Int) async throws -> Int in
+    try await add.to(.local(port: port, home: home))(40, 2)
+}
 /// Calls itself `depth` times, each level in another worker.
 let recurse = Function("recurse", parameters: "depth") { (depth: Int) async throws -> Int in
     try await recurseOnce(depth)
@@ -241,7 +245,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, s3Keys, counter, exitNow, touch, big]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
