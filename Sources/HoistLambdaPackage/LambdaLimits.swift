@@ -26,9 +26,9 @@ public enum LambdaLimits {
         return ["the zip is \(format(zippedSize)), over the \(format(directUploadBytes)) Lambda takes in a direct upload: upload it to S3 and create the function from there (--code S3Bucket=…,S3Key=…)"]
     }
 
-    /// Bytes as Lambda's documentation counts them: 1 MB = 1,048,576 bytes.
+    /// Bytes as Lambda's documentation counts them: 1 MB = 1,048,576 bytes (KB below 1 MB).
     package static func format(_ bytes: Int64) -> String {
-        String(format: "%.1f MB", Double(bytes) / 1_048_576)
+        bytes < 1_048_576 ? String(format: "%.1f KB", Double(bytes) / 1024) : String(format: "%.1f MB", Double(bytes) / 1_048_576)
     }
 
     static func grouped(_ bytes: Int64) -> String {

@@ -19,7 +19,7 @@ public struct LambdaPackage: Sendable, Codable {
         var lines = ["wrote \(zipPath)"]
         switch manifest.method {
         case .musl: lines.append("  method: musl (built with the Static Linux SDK; a fully static bootstrap)")
-        case .bundledLoader: lines.append("  method: bundled-loader (bootstrap runs on its own loader and \(manifest.libraries.count - 1) libraries in lib/; no Static Linux SDK installed)")
+        case .bundledLoader: lines.append("  method: bundled-loader (bootstrap runs on its own loader and \(manifest.libraries.count - 1) libraries in lib/)")
         case .staticExecutable: lines.append("  method: static (a statically linked bootstrap)")
         case .handlerFiles: lines.append("  files: \(manifest.files.joined(separator: ", "))\(manifest.requirements.map { " + \($0) installed" } ?? "")")
         }

@@ -4,8 +4,8 @@ import HoistLambdaPackage
 import Testing
 
 /// Lambda zips: a Hoist app as a `bootstrap` that runs in an empty `chroot` (nothing but the
-/// unzipped package at /var/task, as on Lambda whatever its glibc), handler files with their
-/// requirements, and the limits.
+/// unzipped package at /var/task and a /proc, so nothing of this machine's glibc or Swift), handler
+/// files with their requirements, and the limits.
 @Suite("Lambda packages", .serialized)
 struct LambdaPackageTests {
     /// The static release build of the test app that scripts/test makes before `swift test`
@@ -33,7 +33,7 @@ struct LambdaPackageTests {
             try FileManager.default.createDirectory(atPath: root + "/lib64", withIntermediateDirectories: true)
             try write(root + "/lib64/libc.so.6", "not the bundled libc")
             try FileManager.default.copyItem(atPath: root + "/lib64/libc.so.6", toPath: root + "/lib64/libstdc++.so.6")
-            let withSystemPath = try Command.run("/usr/sbin/chroot", [root, "/var/task/bootstrap"], environment: ["HOIST_ROLE": "describe", "LD_LIBRARY_PATH": "/lib64"])
+            let withSystemPath = try runInRoot(root, environment: ["HOIST_ROLE": "describe", "LD_LIBRARY_PATH": "/lib64"])
             #expect(withSystemPath.status == 0, "with LD_LIBRARY_PATH=/lib64: \(withSystemPath.stderr)")
             let again = try? JSONSerialization.jsonObject(with: Data(withSystemPath.stdout.utf8)) as? [String: Any]
             #expect(again?["name"] as? String == "testapp", "\(withSystemPath.stdout)")
@@ -112,6 +112,7 @@ struct LambdaPackageTests {
         #expect(error?.code == .invalidConfiguration)
         #expect(error?.message.contains("286.1 MB (300,000,000 bytes) unzipped, over Lambda's limit of 250.0 MB (262,144,000 bytes)") == true, "\(String(describing: error))")
         #expect(error?.message.contains("bootstrap 238.4 MB") == true)
+        #expect(LambdaLimits.format(38_540) == "37.6 KB")
         #expect(LambdaLimits.warnings(zippedSize: 52_428_800).isEmpty)
         let warnings = LambdaLimits.warnings(zippedSize: 60_000_000)
         #expect(warnings.count == 1)
@@ -206,12 +207,13 @@ struct LambdaPackageTests {
     // MARK: - Helpers
 
     /// Unzips the package as the only content of a fresh root (at /var/task), checks its
-    /// manifest, bootstrap and sizes, and runs the bootstrap there with `chroot`; returns what it
-    /// printed.
+    /// manifest, bootstrap and sizes, and runs the bootstrap there (``runInRoot(_:environment:)``);
+    /// returns what it printed.
     private func runsInEmptyRoot(_ package: LambdaPackage, scratch: String, environment: [String: String] = [:]) async throws -> Command.Output {
         let root = scratch + "/root"
         let task = try unzip(package, into: root + "/var/task")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["var"])
+        try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root).sorted() == ["proc", "var"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/var") == ["task"])
 
         let bootstrap = task + "/bootstrap"
@@ -236,9 +238,17 @@ struct LambdaPackageTests {
         #expect(Int64(zipSize) == package.zippedSize)
         #expect(try folderSize(task) == package.unzippedSize)
 
-        let run = try Command.run("/usr/sbin/chroot", [root, "/var/task/bootstrap"], environment: environment)
-        #expect(run.status == 0, "bootstrap in the chroot exited \(run.status): \(run.stderr)")
+        let run = try runInRoot(root, environment: environment)
+        #expect(run.status == 0, "bootstrap in the empty root exited \(run.status): \(run.stderr)")
         return run
+    }
+
+    /// Runs /var/task/bootstrap chrooted into `root`, with a /proc of its own as Lambda has one:
+    /// libdispatch's thread-pool monitor reads /proc and crashes the process without it (in most
+    /// runs of a debug binary, some of a release one). The proc mount lives in a private mount
+    /// namespace, so nothing is left mounted under the test's folder.
+    private func runInRoot(_ root: String, environment: [String: String]) throws -> Command.Output {
+        try Command.run("/usr/bin/unshare", ["--fork", "--pid", "--mount", "--mount-proc", "--root=\(root)", "/var/task/bootstrap"], environment: environment)
     }
 
     private func unzip(_ package: LambdaPackage, into directory: String) throws -> String {

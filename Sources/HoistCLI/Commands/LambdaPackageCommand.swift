@@ -33,6 +33,8 @@ struct LambdaPackageCommand: AsyncParsableCommand {
     @Option(help: "The Swift package, or the folder the handler files' paths start from (default: the current folder).") var directory: String?
     @Option(name: .customLong("scratch-path"), help: "SwiftPM's scratch path for the release build.") var scratchPath = ".build-lambda"
     @Option(help: "The Python whose pip installs requirements.txt (default: python3 on PATH).") var python = "python3"
+    @Flag(inversion: .prefixedNo, help: "Build with the Static Linux SDK (musl) or not (default: when `swift sdk list` shows one).")
+    var staticLinuxSDK: Bool?
     @Flag(help: "Print the package's sizes and manifest as JSON.") var json = false
     @Flag(help: "Do not print the build's progress.") var quiet = false
 
@@ -43,6 +45,7 @@ struct LambdaPackageCommand: AsyncParsableCommand {
                 outputDirectory: output, name: name, scratchPath: scratchPath, python: python,
                 log: { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
             )
+            options.useStaticLinuxSDK = staticLinuxSDK
             if let directory { options.directory = directory }
             if let architecture { options.architecture = try LambdaArchitecture(named: architecture) }
 
