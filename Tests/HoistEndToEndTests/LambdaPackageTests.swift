@@ -77,7 +77,10 @@ struct LambdaPackageTests {
             // A package of its own, small enough to build in seconds: the test app's release build
             // is made once by scripts/test, and a build under `swift test` sees another environment
             // and would redo part of it.
-            let project = scratch + "/hello"
+            // At a fixed path: SwiftPM leaves lock files in /tmp named after the scratch path.
+            let project = NSTemporaryDirectory() + "hoist-lambda-hello"
+            try? FileManager.default.removeItem(atPath: project)
+            defer { try? FileManager.default.removeItem(atPath: project) }
             try FileManager.default.createDirectory(atPath: project + "/Sources/hello", withIntermediateDirectories: true)
             try write(project + "/Package.swift", """
                 // swift-tools-version:6.1
