@@ -51,7 +51,7 @@ extension HoistApp {
             switch role {
             case "lambda":
                 HoistRuntime.current.withLockedValue { $0 = HoistRuntime.App(name: name, table: table) }
-                try await LambdaRuntime.run(table: table)
+                try await LambdaBootstrap.run(table: table)
             case "worker":
                 // A function may send its app's functions to a system too (nested calls).
                 let deployed = ProcessInfo.processInfo.environment[HoistEnvironment.appName] ?? name

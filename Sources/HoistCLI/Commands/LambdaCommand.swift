@@ -7,7 +7,7 @@ struct LambdaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lambda",
         abstract: "AWS Lambda: a local Lambda to develop against, and Lambda zips.",
-        subcommands: [LambdaServeCommand.self]
+        subcommands: [LambdaServeCommand.self, LambdaPackageCommand.self]
     )
 }
 

@@ -20,7 +20,7 @@ import Musl
 /// # Lambda starts the zip's `bootstrap` (the app) with these set:
 /// AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 _HANDLER=summer ./bootstrap
 /// ```
-public enum LambdaRuntime {
+public enum LambdaBootstrap {
     static let base = "/2018-06-01/runtime"
 
     /// Runs until the process is stopped. Returns only when it could not start: after
