@@ -281,20 +281,17 @@ final class LambdaEnvironment: @unchecked Sendable {
         return kilobytes / 1024
     }
 
-    static func day() -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy/MM/dd"
-        return formatter.string(from: Date())
-    }
+    /// Today as a log stream names it: `2026/12/03`.
+    static func day() -> String { utc("yyyy/MM/dd") }
 
-    static func timestamp() -> String {
+    static func timestamp() -> String { utc("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'") }
+
+    static func utc(_ format: String, _ date: Date = Date()) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
-        return formatter.string(from: Date())
+        formatter.dateFormat = format
+        return formatter.string(from: date)
     }
 }
 

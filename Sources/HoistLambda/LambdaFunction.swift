@@ -86,11 +86,7 @@ struct LambdaFunction: Codable, Sendable {
 
     /// `2026-12-03T10:15:00.123+0000`, Lambda's `LastModified`.
     static func timestamp(_ date: Date = Date()) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSS'+0000'"
-        return formatter.string(from: date)
+        LambdaEnvironment.utc("yyyy-MM-dd'T'HH:mm:ss.SSS'+0000'", date)
     }
 }
 

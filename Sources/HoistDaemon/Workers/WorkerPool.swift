@@ -76,15 +76,8 @@ final class WorkerPool: @unchecked Sendable {
         }
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
-            if let worker = pickWorker() {
-                let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
-                if let key, let calls { try calls.register(key, worker: worker, id: id) }
-                defer { if let key, let calls { calls.unregister(key) } }
-                do {
-                    return try await worker.call(id: id, request: request, timeout: timeout, output: output)
-                } catch is NotStarted {
-                    continue
-                }
+            if let worker = pickWorker(), let result = try await send(request, to: worker, timeout: timeout, key: key, calls: calls, output: output) {
+                return result
             }
             // Between a crash and its replacement there may be no worker; wait for one rather than fail.
             if lock.withLock({ stopped }) || ContinuousClock.now > deadline {
@@ -114,14 +107,8 @@ final class WorkerPool: @unchecked Sendable {
                 return (idle, blocked, workers.count)
             }
             if let worker = idle {
-                let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
-                if let key, let calls { try calls.register(key, worker: worker, id: id) }
-                defer { if let key, let calls { calls.unregister(key) } }
-                do {
-                    return try await worker.call(id: id, request: request, timeout: timeout, output: output)
-                } catch is NotStarted {
-                    continue
-                }
+                if let result = try await send(request, to: worker, timeout: timeout, key: key, calls: calls, output: output) { return result }
+                continue
             }
             if blocked {
                 throw CallFailure(HoistError(.noFreeWorker, "no worker of app '\(app)' can take the nested call to '\(request.function)' from worker \(callerIndex): all \(count) worker(s) are running functions that wait on nested calls of their own, so none will become free; give the app more replicas (Env(replicas:)) than its calls nest deep, or bound the recursion"))
@@ -130,6 +117,19 @@ final class WorkerPool: @unchecked Sendable {
                 throw CallFailure(HoistError(.noWorkers, "app '\(app)' has no worker ready; see `hoist logs \(app)`"))
             }
             try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// Sends the call to `worker`, cancellable under `key`; `nil` when the worker died before
+    /// starting it (the call is then safe to send elsewhere).
+    private func send(_ request: CallRequest, to worker: Worker, timeout: Double?, key: String?, calls: CallRegistry?, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer? {
+        let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
+        if let key, let calls { try calls.register(key, worker: worker, id: id) }
+        defer { if let key, let calls { calls.unregister(key) } }
+        do {
+            return try await worker.call(id: id, request: request, timeout: timeout, output: output)
+        } catch is NotStarted {
+            return nil
         }
     }
 
