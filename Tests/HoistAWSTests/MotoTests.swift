@@ -53,10 +53,15 @@ final class MotoServer: Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    deinit {
-        // Only the process this test started, by its own handle.
-        if process.isRunning { process.terminate() }
+    /// Stops the server this test started, by its pid. SIGKILL, because a child of the test
+    /// runner inherits its blocked signal mask and so never sees SIGTERM or SIGINT.
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
+
+    deinit { stop() }
 }
 
 @Suite("AWSClient against moto with authentication on")
@@ -82,6 +87,7 @@ struct MotoTests {
     @Test("IAM, STS and Lambda calls signed by Hoist pass moto's checks; a wrong secret is SignatureDoesNotMatch")
     func signedCalls() async throws {
         let moto = try await MotoServer()
+        defer { moto.stop() }
         let keys = try moto.python(Self.setup).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         try #require(keys.count == 2)
         let endpoints: [AWSService: String] = [.iam: moto.url, .sts: moto.url, .lambda: moto.url, .cloudWatchLogs: moto.url]
@@ -108,6 +114,7 @@ struct MotoTests {
     @Test("role_arn + source_profile through moto's STS: the assumed role's temporary keys sign a Lambda call")
     func assumeRoleThroughMoto() async throws {
         let moto = try await MotoServer()
+        defer { moto.stop() }
         let keys = try moto.python(Self.setup).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         try #require(keys.count == 2)
         let home = try TemporaryAWSHome(
