@@ -201,7 +201,13 @@ let package = Package(
         ),
         .testTarget(
             name: "HoistAWSTests",
-            dependencies: ["HoistAWS", "HoistCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "HoistAWS", "HoistCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                // Stand-ins for STS, the metadata services and AWS on 127.0.0.1.
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
