@@ -1,3 +1,4 @@
 @_exported import HoistCluster
 @_exported import HoistCore
 @_exported import HoistSSH
+@_exported import HoistLambdaRuntime

@@ -48,10 +48,17 @@ public enum LambdaBootstrap {
             let deadline = next.headers["lambda-runtime-deadline-ms"].flatMap(Double.init).map { $0 / 1000 }
             let event = Data(next.body)
             let path = base + "/invocation/\(requestID)"
+            let invocation = LambdaInvocation(
+                requestID: requestID, deadline: deadline.map { Date(timeIntervalSince1970: $0) },
+                invokedFunctionARN: next.headers["lambda-runtime-invoked-function-arn"], traceID: next.headers["lambda-runtime-trace-id"],
+                clientContext: next.headers["lambda-runtime-client-context"]
+            )
             if function.descriptor.streams == true {
-                try await stream(function, event: event, deadline: deadline, path: path, client: client)
+                try await LambdaInvocation.$current.withValue(invocation) {
+                    try await stream(function, event: event, deadline: deadline, path: path, client: client)
+                }
             } else {
-                let outcome = await invoke(function, event: event, deadline: deadline)
+                let outcome = await LambdaInvocation.$current.withValue(invocation) { await invoke(function, event: event, deadline: deadline) }
                 fflush(nil)
                 switch outcome {
                 case .failure where deadline.map({ Date().timeIntervalSince1970 >= $0 }) == true:

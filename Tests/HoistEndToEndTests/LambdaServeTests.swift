@@ -31,6 +31,13 @@ struct LambdaServeTests {
             #expect((refused.json["errorType"] as? String)?.hasSuffix("Refusal") == true, "\(refused.body)")
             #expect(refused.json["errorMessage"] as? String == "refused: no thanks")
 
+            // The invocation's request id, ARN, deadline and trace, as Lambda's context gives them.
+            try await lambda.create("info", handler: "invocationInfo")
+            let info = try await lambda.invoke("info", "[]")
+            let fields = (try? JSONSerialization.jsonObject(with: Data(info.body.utf8))) as? [String] ?? []
+            #expect(fields.count == 4 && fields[0] == info.headers["x-amzn-requestid"], "\(info)")
+            #expect(fields.count == 4 && fields[1] == "arn:aws:lambda:us-east-1:123456789012:function:info" && fields[2] == "true" && fields[3].hasPrefix("Root=1-"), "\(fields)")
+
             // The log tail: what the function printed, between START and REPORT.
             try await lambda.create("shout", handler: "shout")
             let shouted = try await lambda.invoke("shout", #""tail""#, headers: ["X-Amz-Log-Type: Tail"])

@@ -136,6 +136,11 @@ let exitNow = Function("exitNow", parameters: "status") { (status: Int32) -> Int
 }
 /// A string of `bytes` x's: a result as large as asked for.
 let big = Function("big", parameters: "bytes") { (bytes: Int) in String(repeating: "x", count: bytes) }
+/// What Lambda says about the invocation being served.
+let invocationInfo = Function("invocationInfo") { () in
+    let invocation = LambdaInvocation.current
+    return [invocation?.requestID ?? "-", invocation?.invokedFunctionARN ?? "-", String((invocation?.remainingMilliseconds ?? -1) > 0), ProcessInfo.processInfo.environment["_X_AMZN_TRACE_ID"] ?? "-"]
+}
 /// Creates the file at `path`: how the tests see an asynchronous invocation run.
 let touch = Function("touch", parameters: "path") { (path: String) in
     FileManager.default.createFile(atPath: path, contents: Data("touched".utf8))
@@ -245,7 +250,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big, invocationInfo]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
