@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "HoistLambda",
             dependencies: [
-                "HoistCore",
+                "HoistCore", "HoistLambdaPackage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

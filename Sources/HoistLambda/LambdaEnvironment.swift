@@ -1,4 +1,5 @@
 import Foundation
+import HoistLambdaPackage
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -177,7 +178,16 @@ final class LambdaEnvironment: @unchecked Sendable {
             }
             return (python, ["-m", "awslambdaric", function.handler])
         }
-        return (function.codeDirectory + "/bootstrap", [])
+        let bootstrap = function.codeDirectory + "/bootstrap"
+        // A self-contained zip names its bundled loader at /var/task, where Lambda unzips it;
+        // here the code is elsewhere, so that loader is run directly, with its libraries.
+        if let interpreter = try? ELFFile(path: bootstrap).interpreter, interpreter.hasPrefix("/var/task/") {
+            let loader = function.codeDirectory + "/" + interpreter.dropFirst("/var/task/".count)
+            if FileManager.default.isExecutableFile(atPath: loader) {
+                return (loader, ["--library-path", (loader as NSString).deletingLastPathComponent, bootstrap])
+            }
+        }
+        return (bootstrap, [])
     }
 
     /// What Lambda sets in an environment, and the function's own variables; nothing of the

@@ -4,15 +4,15 @@ import HoistCore
 /// The two facts packaging needs from an executable's ELF header: its architecture, and whether
 /// it names a dynamic loader (`PT_INTERP`) or is statically linked. Read directly, because `ldd`
 /// cannot be trusted to answer for another architecture's binary.
-struct ELFFile: Sendable {
+package struct ELFFile: Sendable {
     /// `e_machine`: 62 for x86_64, 183 for aarch64.
-    let machine: UInt16
+    package let machine: UInt16
     /// The loader named by `PT_INTERP` (`/lib64/ld-linux-x86-64.so.2`), `nil` for a static executable.
-    let interpreter: String?
+    package let interpreter: String?
 
     var architecture: LambdaArchitecture? { LambdaArchitecture.allCases.first { $0.elfMachine == machine } }
 
-    init(path: String) throws {
+    package init(path: String) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw HoistError(.invalidConfiguration, "cannot read \(path)")
         }
