@@ -50,14 +50,10 @@ extension LambdaAPI {
         case dryRun = "DryRun"
     }
 
-    /// How long a synchronous invocation may wait beyond the function's own timeout, for a
-    /// cold start and the trip.
-    public static let invokeMargin: Duration = .seconds(30)
-
     /// `Invoke`. A function error throws ``LambdaFunctionError`` with the decoded error document.
     ///
     /// `functionTimeout` is the function's timeout: the request may take that plus
-    /// ``invokeMargin`` before the client gives up. The call is sent exactly once
+    /// ``invokeMargin`` (30 s by default) before the client gives up. The call is sent exactly once
     /// (``AWSRetryPolicy/none``): boto3 and the AWS CLI time out a read at 60 s and retry, so a
     /// long function runs several times; a read timeout here means the function may still be
     /// running, and trying again would run it again.
@@ -71,7 +67,7 @@ extension LambdaAPI {
         var headers: HTTPHeaders = ["X-Amz-Invocation-Type": type.rawValue]
         if logTail { headers.add(name: "X-Amz-Log-Type", value: "Tail") }
         let request = self.request(.POST, "\(Self.functions)/\(name)/invocations", body: payload,
-                                   headers: headers, timeout: functionTimeout + Self.invokeMargin)
+                                   headers: headers, timeout: functionTimeout + invokeMargin)
         let response = try await client.with(retryPolicy: .none).send(request)
         let tail = response.headers.first(name: "X-Amz-Log-Result").flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
         if let kind = response.headers.first(name: "X-Amz-Function-Error") {

@@ -31,7 +31,7 @@ extension LambdaAPI {
         var headers: HTTPHeaders = ["X-Amz-Invocation-Type": InvocationType.requestResponse.rawValue]
         if logTail { headers.add(name: "X-Amz-Log-Type", value: "Tail") }
         let request = self.request(.POST, "/2021-11-15/functions/\(name)/response-streaming-invocations", body: payload,
-                                   headers: headers, timeout: functionTimeout + Self.invokeMargin)
+                                   headers: headers, timeout: functionTimeout + invokeMargin)
         let response = try await client.open(request)
         return AsyncThrowingStream { continuation in
             let task = Task {

@@ -14,8 +14,14 @@ import NIOHTTP1
 /// ```
 public struct LambdaAPI: Sendable {
     public let client: AWSClient
+    /// How long a synchronous invocation may wait beyond the function's own timeout: a cold
+    /// start and the trip.
+    public var invokeMargin: Duration
 
-    public init(client: AWSClient) { self.client = client }
+    public init(client: AWSClient, invokeMargin: Duration = .seconds(30)) {
+        self.client = client
+        self.invokeMargin = invokeMargin
+    }
 
     static let functions = "/2015-03-31/functions"
 
@@ -98,6 +104,16 @@ public struct LambdaAPI: Sendable {
     /// `PutFunctionConcurrency`: reserves `reserved` concurrent executions (0 stops all invocations).
     public func putFunctionConcurrency(_ name: String, reserved: Int) async throws {
         _ = try await send(.PUT, "/2017-10-31/functions/\(name)/concurrency", json: ["ReservedConcurrentExecutions": reserved])
+    }
+
+    /// `GetFunctionConcurrency`: the reserved concurrent executions, `nil` when none are reserved.
+    public func getFunctionConcurrency(_ name: String) async throws -> Int? {
+        struct Answer: Decodable {
+            var reserved: Int?
+            enum CodingKeys: String, CodingKey { case reserved = "ReservedConcurrentExecutions" }
+        }
+        let answer: Answer = try await call(.GET, "/2019-09-30/functions/\(name)/concurrency")
+        return answer.reserved
     }
 
     /// `DeleteFunctionConcurrency`: back to the account's unreserved pool.

@@ -1,10 +1,14 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import NIOHTTP1
 import Synchronization
 import Testing
 @testable import HoistAWS
 
 /// What the typed clients put on the wire, and how they read what comes back, against a stand-in.
+final class Counter: Sendable { let count = Mutex(0) }
+
 @Suite("The typed clients against a stand-in server")
 struct APIStubTests {
     static func client(_ server: LocalHTTPServer) -> AWSClient {
@@ -53,6 +57,61 @@ struct APIStubTests {
         #expect(server.requests[1].header("X-Amz-Content-Sha256") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 
+    @Test("a client-side timeout of Invoke is not retried: the function may still be running, and a retry would run it twice")
+    func invokeTimeoutNotRetried() async throws {
+        let server = try await SilentServer.start()
+        let client = AWSClient(credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"), region: "eu-west-1",
+                               endpoints: AWSEndpoints(overrides: [.lambda: "http://127.0.0.1:\(server.port)"]))
+        let lambda = LambdaAPI(client: client, invokeMargin: .milliseconds(200))
+        let started = ContinuousClock.now
+        let error = await #expect(throws: (any Error).self) { try await lambda.invoke("slow", payload: Array("{}".utf8), functionTimeout: .milliseconds(300)) }
+        #expect(ContinuousClock.now - started < .seconds(2))
+        try await Task.sleep(for: .milliseconds(300))
+        try await server.channel.close()
+        #expect(server.requests.count.withLock { $0 } == 1)
+        // The same error from a management call is retried by the standard policy.
+        #expect(try AWSRetryPolicy.standard.isRetryable(#require(error)))
+    }
+
+    @Test("a function error: the error document's errorType, errorMessage and stackTrace, and the decoded log tail")
+    func functionErrorDocument() async throws {
+        let tail = Data("START RequestId: 1\nboom\nEND RequestId: 1\n".utf8).base64EncodedString()
+        let server = try await LocalHTTPServer.start { _ in
+            StubResponse(headers: [("X-Amz-Function-Error", "Unhandled"), ("X-Amz-Log-Result", tail)],
+                         body: #"{"errorType":"ValueError","errorMessage":"cannot work","stackTrace":["  File \"h.py\", line 3, in f\n"]}"#)
+        }
+        let error = await #expect(throws: LambdaFunctionError.self) { try await LambdaAPI(client: Self.client(server)).invoke("f", payload: Array("1".utf8), logTail: true) }
+        await server.stop()
+        #expect(error?.kind == "Unhandled" && error?.errorType == "ValueError" && error?.errorMessage == "cannot work")
+        #expect(error?.stackTrace == ["  File \"h.py\", line 3, in f\n"])
+        #expect(error?.logTail?.contains("boom") == true)
+        #expect(server.requests.first?.header("X-Amz-Log-Type") == "Tail" && server.requests.first?.header("X-Amz-Invocation-Type") == "RequestResponse")
+    }
+
+    @Test("retryingConflicts tries again while an update is in progress, and gives other errors back at once")
+    func conflictRetry() async throws {
+        // Two conflicts, then the update goes through; later, conflicts only.
+        let puts = Counter()
+        let server = try await LocalHTTPServer.start { _ in
+            let put = puts.count.withLock { $0 += 1; return $0 }
+            return put == 3
+                ? StubResponse(body: #"{"FunctionName":"f","Timeout":9}"#)
+                : StubResponse(status: 409, headers: [("X-Amzn-ErrorType", "ResourceConflictException")], body: #"{"message":"An update is in progress for resource: f"}"#)
+        }
+        let lambda = LambdaAPI(client: Self.client(server))
+        let answer = try await lambda.retryingConflicts(pollInterval: .milliseconds(10)) {
+            try await lambda.updateFunctionConfiguration("f", settings: .init(timeout: 9))
+        }
+        #expect(answer.timeout == 9 && puts.count.withLock { $0 } == 3)
+        let conflict = await #expect(throws: AWSError.self) {
+            try await lambda.retryingConflicts(maxWait: .milliseconds(50), pollInterval: .milliseconds(10)) {
+                try await lambda.updateFunctionConfiguration("f", settings: .init(timeout: 9))
+            }
+        }
+        await server.stop()
+        #expect(conflict?.code == "ResourceConflictException")
+    }
+
     @Test("ListFunctions reads every page with Marker")
     func listPages() async throws {
         let server = try await LocalHTTPServer.start { request in
@@ -71,7 +130,6 @@ struct APIStubTests {
         let server = try await LocalHTTPServer.start { _ in
             StubResponse(body: #"{"Configuration":{"FunctionName":"f","State":"Active","LastUpdateStatus":"InProgress"}}"#)
         }
-        final class Counter: Sendable { let count = Mutex(0) }
         let seen = Counter()
         let error = await #expect(throws: LambdaWaitError.self) {
             try await LambdaAPI(client: Self.client(server)).waitUntilReady("f", maxWait: .milliseconds(300), pollInterval: .milliseconds(20)) { _ in
@@ -118,6 +176,35 @@ struct EventStreamTests {
             corrupt[index] ^= 0x10
             var decoder = AWSEventStreamDecoder()
             #expect(throws: AWSEventStreamDecoder.Malformed.self) { _ = try decoder.feed(corrupt) }
+        }
+    }
+}
+
+/// A server that takes requests and never answers: a function still running when the client gives up.
+struct SilentServer {
+    let channel: any Channel
+    let requests: Counter
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    static func start() async throws -> SilentServer {
+        let requests = Counter()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(Listener(requests: requests))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return SilentServer(channel: channel, requests: requests)
+    }
+
+    private final class Listener: ChannelInboundHandler, Sendable {
+        typealias InboundIn = HTTPServerRequestPart
+        let requests: Counter
+        init(requests: Counter) { self.requests = requests }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .head = unwrapInboundIn(data) { requests.count.withLock { $0 += 1 } }
         }
     }
 }

@@ -80,7 +80,9 @@ struct LocalLambdaAPITests {
         let gone = await #expect(throws: AWSError.self) { try await lambda.getFunctionURLConfig("add") }
         #expect(gone?.code == "ResourceNotFoundException")
 
+        #expect(try await lambda.getFunctionConcurrency("add") == nil)
         try await lambda.putFunctionConcurrency("add", reserved: 0)
+        #expect(try await lambda.getFunctionConcurrency("add") == 0)
         let throttled = await #expect(throws: AWSError.self) { try await lambda.invoke("add", payload: Array("[1,2]".utf8)) }
         #expect(throttled?.statusCode == 429)
         try await lambda.deleteFunctionConcurrency("add")
