@@ -41,8 +41,9 @@ public struct CloudWatchLogsAPI: Sendable {
         _ = try await call("PutRetentionPolicy", ["logGroupName": logGroup, "retentionInDays": days])
     }
 
-    /// `DescribeLogGroups` of the groups whose names start with `prefix`, every page.
-    public func describeLogGroups(prefix: String? = nil) async throws -> [CloudWatchLogGroup] {
+    /// `DescribeLogGroups` of the groups whose names start with `prefix`, every page
+    /// (`pageSize` groups a request, at most 50).
+    public func describeLogGroups(prefix: String? = nil, pageSize: Int = 50) async throws -> [CloudWatchLogGroup] {
         struct Page: Decodable {
             var logGroups: [CloudWatchLogGroup]
             var nextToken: String?
@@ -50,7 +51,7 @@ public struct CloudWatchLogsAPI: Sendable {
         var groups: [CloudWatchLogGroup] = []
         var token: String?
         repeat {
-            var fields: [String: Any] = [:]
+            var fields: [String: Any] = ["limit": pageSize]
             if let prefix { fields["logGroupNamePrefix"] = prefix }
             if let token { fields["nextToken"] = token }
             let page: Page = try await decode(try await call("DescribeLogGroups", fields))

@@ -84,14 +84,14 @@ struct APIMotoTests {
         #expect(try await lambda.listFunctions(pageSize: 2).count == 3)
     }
 
-    @Test("CloudWatch Logs: retention set and read back through a paginated, prefixed DescribeLogGroups; delete")
+    @Test("CloudWatch Logs: retention set and read back through a prefixed DescribeLogGroups, one group a page; delete")
     func logGroups() async throws {
         let (moto, client) = try await Self.start()
         defer { moto.stop() }
         let logs = CloudWatchLogsAPI(client: client)
         for name in ["/aws/lambda/summer", "/aws/lambda/other", "/custom/group"] { try await logs.createLogGroup(name) }
         try await logs.putRetentionPolicy(logGroup: "/aws/lambda/summer", days: 14)
-        let groups = try await logs.describeLogGroups(prefix: "/aws/lambda/")
+        let groups = try await logs.describeLogGroups(prefix: "/aws/lambda/", pageSize: 1)
         #expect(groups.map(\.logGroupName).sorted() == ["/aws/lambda/other", "/aws/lambda/summer"])
         #expect(groups.first { $0.logGroupName == "/aws/lambda/summer" }?.retentionInDays == 14)
         #expect(try await logs.filterLogEvents(logGroup: "/aws/lambda/summer").isEmpty)

@@ -29,6 +29,10 @@ struct LocalLambdaAPITests {
         #expect(sum.statusCode == 200 && Self.text(sum.payload) == "42")
         #expect(sum.logTail?.contains("START RequestId:") == true && sum.logTail?.contains("REPORT RequestId:") == true, "\(sum.logTail ?? "no tail")")
 
+        // By ARN too: the client percent-encodes its colons, as botocore does.
+        let arn = try #require(try await lambda.getFunction("add").functionArn)
+        #expect(Self.text(try await lambda.invoke(arn, payload: Array("[1,2]".utf8)).payload) == "3")
+
         try await Self.create(lambda, "refuse", handler: "refuse")
         let error = await #expect(throws: LambdaFunctionError.self) {
             try await lambda.invoke("refuse", payload: Array(#""not today""#.utf8), logTail: true)
@@ -64,6 +68,7 @@ struct LocalLambdaAPITests {
         #expect(Self.text(before).contains("element 0") && Self.text(before).contains("element 1"), "\(Self.text(before))")
         #expect(error?.errorDetails.contains("stopped after 2") == true, "\(String(describing: error))")
         #expect(error?.errorCode.isEmpty == false)
+        #expect(error?.logTail?.contains("REPORT RequestId:") == true, "\(error?.logTail ?? "no log tail")")
     }
 
     @Test("a Function URL config created (AWS_IAM by default) and fetched; concurrency put and deleted")
