@@ -13,8 +13,8 @@ enum AWSClientFactory {
 struct LocalLambdaAPITests {
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
-    static func create(_ lambda: LambdaAPI, _ name: String, handler: String) async throws {
-        let settings = LambdaFunctionSettings(role: "arn:aws:iam::123456789012:role/test", runtime: "provided.al2023", handler: handler, timeout: 30)
+    static func create(_ lambda: LambdaAPI, _ name: String, handler: String, timeout: Int = 30) async throws {
+        let settings = LambdaFunctionSettings(role: "arn:aws:iam::123456789012:role/test", runtime: "provided.al2023", handler: handler, timeout: timeout)
         _ = try await lambda.createFunction(name: name, zip: try LocalLambdaServer.testAppZip(), settings: settings)
         try await lambda.waitUntilReady(name, maxWait: .seconds(10), pollInterval: .milliseconds(100))
     }
@@ -48,6 +48,23 @@ struct LocalLambdaAPITests {
         #expect(dryRun.statusCode == 204)
         let missing = await #expect(throws: AWSError.self) { try await lambda.invoke("missing", payload: Array("{}".utf8)) }
         #expect(missing?.code == "ResourceNotFoundException")
+    }
+
+    @Test("a synchronous call lasts as long as the function may run; one past the function's timeout is Sandbox.Timedout")
+    func functionTimeout() async throws {
+        let server = try await LocalLambdaServer()
+        defer { server.stop() }
+        let lambda = LambdaAPI(client: server.lambda.client, invokeMargin: .seconds(5))
+        try await Self.create(lambda, "sleepy", handler: "sleepy", timeout: 1)
+        // The function's timeout raised from 1 s to 2 s: 1.5 s of work now completes.
+        _ = try await lambda.updateFunctionConfiguration("sleepy", settings: .init(timeout: 2))
+        try await lambda.waitUntilReady("sleepy", maxWait: .seconds(10), pollInterval: .milliseconds(100))
+        let slow = try await lambda.invoke("sleepy", payload: Array("1500".utf8), functionTimeout: .seconds(2))
+        #expect(Int(Self.text(slow.payload)) != nil)
+        let error = await #expect(throws: LambdaFunctionError.self) {
+            try await lambda.invoke("sleepy", payload: Array("4000".utf8), functionTimeout: .seconds(2))
+        }
+        #expect(error?.errorType == "Sandbox.Timedout" && error?.errorMessage?.contains("Task timed out after 2.00 seconds") == true, "\(error?.payload ?? "")")
     }
 
     @Test("invokeWithResponseStream: countTo's elements as they come; failAfter's elements, then its error")
