@@ -54,7 +54,7 @@ public struct CloudWatchLogsAPI: Sendable {
             var fields: [String: Any] = ["limit": pageSize]
             if let prefix { fields["logGroupNamePrefix"] = prefix }
             if let token { fields["nextToken"] = token }
-            let page: Page = try await decode(try await call("DescribeLogGroups", fields))
+            let page: Page = try decode(try await call("DescribeLogGroups", fields))
             groups += page.logGroups
             token = page.nextToken.flatMap { $0.isEmpty ? nil : $0 }
         } while token != nil
@@ -74,7 +74,7 @@ public struct CloudWatchLogsAPI: Sendable {
             if let since { fields["startTime"] = Int64(since.timeIntervalSince1970 * 1000) }
             if let pattern { fields["filterPattern"] = pattern }
             if let token { fields["nextToken"] = token }
-            let page: Page = try await decode(try await call("FilterLogEvents", fields))
+            let page: Page = try decode(try await call("FilterLogEvents", fields))
             events += page.events
             token = page.nextToken.flatMap { $0.isEmpty ? nil : $0 }
         } while token != nil

@@ -2,12 +2,6 @@ import Foundation
 import Testing
 @testable import HoistAWS
 
-enum AWSClientFactory {
-    static func make(endpoint: String) -> AWSClient {
-        AWSClient(config: AWSConfig(credentials: AWSCredentials(accessKeyID: "AKIDLOCAL", secretAccessKey: "local"), region: "us-east-1", endpoints: [.lambda: endpoint]))
-    }
-}
-
 /// LambdaAPI's invocations against the local Lambda, where the test app really runs.
 @Suite("LambdaAPI against hoist lambda serve")
 struct LocalLambdaAPITests {

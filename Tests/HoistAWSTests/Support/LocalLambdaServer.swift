@@ -34,7 +34,8 @@ final class LocalLambdaServer: Sendable {
 
     /// A client for this server: any credentials do.
     var lambda: LambdaAPI {
-        LambdaAPI(client: AWSClientFactory.make(endpoint: url))
+        let credentials = AWSCredentials(accessKeyID: "AKIDLOCAL", secretAccessKey: "local")
+        return LambdaAPI(client: AWSClient(config: AWSConfig(credentials: credentials, region: "us-east-1", endpoints: [.lambda: url])))
     }
 
     /// The test app as a function: a zip whose `bootstrap` runs the debug build.
