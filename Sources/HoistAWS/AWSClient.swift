@@ -60,7 +60,25 @@ public struct AWSClient: Sendable {
         }
     }
 
+    /// A copy of this client with another retry policy: `Invoke` uses ``AWSRetryPolicy/none``.
+    public func with(retryPolicy: AWSRetryPolicy) -> AWSClient {
+        AWSClient(credentials: credentials, region: region, endpoints: endpoints, http: http, retryPolicy: retryPolicy, now: now)
+    }
+
     private func sendOnce(_ request: AWSRequest, credentials: AWSCredentials?) async throws -> AWSResponse {
+        let http = try signed(request, credentials: credentials)
+        let response = try await self.http.execute(http, timeout: .init(request.timeout ?? Self.defaultTimeout))
+        var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
+        let body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        let status = Int(response.status.code)
+        guard (200..<400).contains(status) else {
+            throw AWSError(statusCode: status, headers: response.headers, body: body, service: request.service.signingName)
+        }
+        return AWSResponse(statusCode: status, headers: response.headers, body: body)
+    }
+
+    /// The request as sent: the endpoint's URL, the encoded path and query, and the signature.
+    private func signed(_ request: AWSRequest, credentials: AWSCredentials?) throws -> HTTPClientRequest {
         let base = endpoint(for: request.service)
         guard let url = URL(string: base), let host = url.host, let scheme = url.scheme, scheme == "http" || scheme == "https" else {
             throw AWSError(code: "InvalidEndpoint", message: "the endpoint for \(request.service) is not an http(s) URL: \(base)",
@@ -90,14 +108,21 @@ public struct AWSClient: Sendable {
         if !request.body.isEmpty || [.POST, .PUT, .PATCH].contains(request.method) {
             http.body = .bytes(ByteBuffer(bytes: request.body))
         }
-        let response = try await self.http.execute(http, timeout: .init(request.timeout ?? Self.defaultTimeout))
-        var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
-        let body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        return http
+    }
+
+    /// Sends `request` once, signed, and hands back the answer with its body still to be read,
+    /// for answers that stream (`InvokeWithResponseStream`). An error answer is read whole and
+    /// thrown as ``AWSError``. Never retried: part of a stream may already have been consumed.
+    func open(_ request: AWSRequest) async throws -> HTTPClientResponse {
+        let credentials = try await self.credentials?.credentials()
+        let response = try await self.http.execute(try signed(request, credentials: credentials), timeout: .init(request.timeout ?? Self.defaultTimeout))
         let status = Int(response.status.code)
         guard (200..<400).contains(status) else {
-            throw AWSError(statusCode: status, headers: response.headers, body: body, service: request.service.signingName)
+            var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
+            throw AWSError(statusCode: status, headers: response.headers, body: buffer.readBytes(length: buffer.readableBytes) ?? [], service: request.service.signingName)
         }
-        return AWSResponse(statusCode: status, headers: response.headers, body: body)
+        return response
     }
 }
 
