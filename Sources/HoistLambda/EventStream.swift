@@ -1,4 +1,5 @@
 import Foundation
+import HoistCore
 import NIOCore
 
 /// AWS's event-stream framing (`application/vnd.amazon.eventstream`), as
@@ -58,16 +59,5 @@ enum EventStream {
         return out + "\""
     }
 
-    private static let table: [UInt32] = (0..<256).map { index in
-        var value = UInt32(index)
-        for _ in 0..<8 { value = value & 1 == 1 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
-        return value
-    }
-
-    /// CRC-32 (IEEE), as the framing uses.
-    static func crc32(_ bytes: some Sequence<UInt8>) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        return crc ^ 0xFFFF_FFFF
-    }
+    static func crc32(_ bytes: some Sequence<UInt8>) -> UInt32 { CRC32.checksum(bytes) }
 }

@@ -22,10 +22,9 @@ struct CrashTests {
             let place = "TestApp.swift:\(try Self.trapLine(kind))"
             let started = ContinuousClock.now
             let error = await #expect(throws: HoistError.self) { _ = try await daemon.call("trap", "\"\(kind)\"") }
-            // Not a speed figure (0.3–0.5 s on an idle machine): a bound that fails when the report
-            // hangs or waits on something slow, with room for a loaded 2-core CI machine running
-            // every suite at once.
-            #expect(ContinuousClock.now - started < .seconds(10), "the crash took \(ContinuousClock.now - started) to report")
+            // Not a speed figure (0.3–0.5 s on an idle machine; up to 16 s was seen with every
+            // suite running at once on 2 cores): a bound that only catches a report that hangs.
+            #expect(ContinuousClock.now - started < .seconds(60), "the crash took \(ContinuousClock.now - started) to report")
             #expect(error?.code == .workerCrashed)
             #expect(error?.message.contains(message) == true, "\(String(describing: error))")
             #expect(error?.message.contains("at \(place)") == true, "no \(place) in \(String(describing: error))")
