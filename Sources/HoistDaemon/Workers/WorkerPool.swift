@@ -37,9 +37,13 @@ final class WorkerPool: @unchecked Sendable {
     private var nestedByCaller: [Int: Int] = [:]
     private static let callIDs = NIOLockedValueBox<UInt64>(0)
 
+    /// The daemon these workers belong to (``NestedCall/daemonVariable``), read once.
+    private let daemonID: String
+
     init(app: String, launch: Launch, replicas: Int, registry: WorkerRegistry, logger: Logger) {
         self.app = app
         self.launch = launch
+        self.daemonID = launch.environment[NestedCall.daemonVariable] ?? ""
         self.replicas = replicas
         self.registry = registry
         self.logger = logger
@@ -71,7 +75,7 @@ final class WorkerPool: @unchecked Sendable {
     /// `caller` (``NestedCall/header``) marks a call made by a function running in one of this
     /// pool's workers: see ``nestedCall(_:from:timeout:key:calls:output:)``.
     func call(_ request: CallRequest, timeout: Double? = nil, key: String? = nil, calls: CallRegistry? = nil, caller: String? = nil, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer {
-        if let index = NestedCall.callerIndex(caller, daemon: launch.environment[NestedCall.daemonVariable] ?? "", app: app, version: launch.version) {
+        if let caller, let index = NestedCall.callerIndex(caller, daemon: daemonID, app: app, version: launch.version) {
             return try await nestedCall(request, from: index, timeout: timeout, key: key, calls: calls, output: output)
         }
         let deadline = ContinuousClock.now + .seconds(30)
