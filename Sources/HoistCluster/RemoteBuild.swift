@@ -29,6 +29,7 @@ struct RemoteBuild: Sendable {
         try package.files.joined(separator: "\n").write(toFile: list, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: list) }
         try await ssh.check("mkdir -p \(quoted(source))")
+        try await removeStale(in: source, keeping: Set(package.files))
         try await ssh.upload(directory + "/", to: source + "/", extraArguments: ["--files-from=\(list)"])
 
         report("building \(product) (\(options.configuration)) on \(host)")
@@ -49,6 +50,20 @@ struct RemoteBuild: Sendable {
         let blobs = quoted(home) + "/blobs", blob = quoted(home) + "/blobs/" + sha
         try await ssh.check("mkdir -p \(blobs) && test -x \(blob) || { cp \(quoted(binary)) \(blob).partial && chmod 755 \(blob).partial && mv \(blob).partial \(blob); }")
         return sha
+    }
+
+    /// Removes the files an earlier sync left on the host that the package no longer has (a
+    /// renamed or deleted source file would otherwise still be compiled there); the host's own
+    /// build products stay.
+    private func removeStale(in source: String, keeping files: Set<String>) async throws {
+        let listing = try await ssh.check("cd \(quoted(source)) && find . \\( -path ./.build -o -path './.build-*' -o -path ./.swiftpm \\) -prune -o -type f -print")
+        let stale = listing.split(separator: "\n").map { String($0.dropFirst(2)) }
+            .filter { !$0.isEmpty && !files.contains($0) && $0 != "Package.resolved" }
+        guard !stale.isEmpty else { return }
+        report("removing \(stale.count) file(s) on \(host) that the package no longer has")
+        for chunk in stride(from: 0, to: stale.count, by: 200).map({ stale[$0..<min($0 + 200, stale.count)] }) {
+            try await ssh.check("cd \(quoted(source)) && rm -f -- " + chunk.map(quoted).joined(separator: " "))
+        }
     }
 
     private func report(_ message: String) {

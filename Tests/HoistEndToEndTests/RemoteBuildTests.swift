@@ -12,7 +12,7 @@ struct RemoteBuildTests {
         let run = try TestHosts.scenario("cluster-build", environment: ["HOIST_TEST_SSH_HOST": "hoist-builder"])
         #expect(run.status == 0, "\(run.stderr.suffix(3000))")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in ["builtAdd=42", "builtThere=true", "syncLimit=true", "builtDown=ok"] {
+        for line in ["builtAdd=42", "builtThere=true", "staleRemoved=true", "syncLimit=true", "builtDown=ok"] {
             #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
         }
         // What was synced is reported, and the build's output streamed back as it ran.

@@ -598,6 +598,14 @@ struct TestApp: HoistApp {
             let local = try ExecutableHash.sha256(of: ProcessSupport.executablePath)
             // The host serves the binary it built, not this one.
             print("builtThere=\(session.binaries[host.description].map { $0 != local } ?? false)")
+            // A file the package no longer has (as after a rename) is removed from the host's
+            // copy before the next build, which would otherwise fail to compile it.
+            let ssh = SSHTransport(host: host)
+            try await ssh.check(#"for d in "$HOME"/.hoist/src/*/Sources/HoistCore; do echo 'this is not Swift' > "$d/Stale.swift"; done"#)
+            ClusterSessions.shared.forget(cluster)
+            _ = try await HostBootstrap(host: host, cluster: cluster).connect()
+            let left = try await ssh.run(#"ls "$HOME"/.hoist/src/*/Sources/HoistCore/Stale.swift 2>/dev/null | wc -l"#).stdout
+            print("staleRemoved=\(left.trimmingCharacters(in: .whitespacesAndNewlines) == "0")")
             let tooSmall = Cluster("tiny", hosts: [host], code: .build, build: .init(syncLimitBytes: 1000))
             do {
                 _ = try await add.to(.cluster(tooSmall))
