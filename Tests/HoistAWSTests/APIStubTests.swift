@@ -127,20 +127,32 @@ struct APIStubTests {
         #expect(server.requests.first?.uri == "/2015-03-31/functions/?MaxItems=2")
     }
 
-    @Test("the waiter reports progress and stops at its bound")
+    @Test("the waiter reports each poll until the function is ready, and stops at its bound")
     func waiterBound() async throws {
-        let server = try await LocalHTTPServer.start { _ in
-            StubResponse(body: #"{"Configuration":{"FunctionName":"f","State":"Active","LastUpdateStatus":"InProgress"}}"#)
+        // Ready at the third poll: the waiter reports every one (counted, not timed, so that a
+        // loaded machine cannot make it flaky).
+        let polls = Counter()
+        let readying = try await LocalHTTPServer.start { _ in
+            let poll = polls.count.withLock { $0 += 1; return $0 }
+            let status = poll < 3 ? "InProgress" : "Successful"
+            return StubResponse(body: #"{"Configuration":{"FunctionName":"f","State":"Active","LastUpdateStatus":"\#(status)"}}"#)
         }
         let seen = Counter()
-        let error = await #expect(throws: LambdaWaitError.self) {
-            try await LambdaAPI(client: Self.client(server)).waitUntilReady("f", maxWait: .seconds(3), pollInterval: .milliseconds(20)) { _ in
-                seen.count.withLock { $0 += 1 }
-            }
+        try await LambdaAPI(client: Self.client(readying)).waitUntilReady("f", maxWait: .seconds(60), pollInterval: .milliseconds(20)) { _ in
+            seen.count.withLock { $0 += 1 }
         }
-        await server.stop()
-        #expect(error?.description.contains("LastUpdateStatus InProgress") == true)
+        await readying.stop()
+        #expect(polls.count.withLock { $0 } == 3)
         #expect(seen.count.withLock { $0 } >= 2)
+
+        let stuck = try await LocalHTTPServer.start { _ in
+            StubResponse(body: #"{"Configuration":{"FunctionName":"f","State":"Active","LastUpdateStatus":"InProgress"}}"#)
+        }
+        let error = await #expect(throws: LambdaWaitError.self) {
+            try await LambdaAPI(client: Self.client(stuck)).waitUntilReady("f", maxWait: .milliseconds(300), pollInterval: .milliseconds(20)) { _ in }
+        }
+        await stuck.stop()
+        #expect(error?.description.contains("LastUpdateStatus InProgress") == true)
     }
 }
 

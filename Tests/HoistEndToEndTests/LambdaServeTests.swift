@@ -79,6 +79,26 @@ struct LambdaServeTests {
         }
     }
 
+    @Test("update-function-code: an invocation in flight finishes in the old environment, the next runs the new code")
+    func updateKeepsCallsInFlight() async throws {
+        try await withLambda { lambda in
+            try await lambda.create("swap", handler: "sleepy")
+            let before = try await lambda.invoke("swap", "10")
+            let inFlight = Task { try await lambda.invoke("swap", "1500") }
+            try await Task.sleep(for: .milliseconds(500))
+            let code = try Data(contentsOf: URL(fileURLWithPath: TestLambda.testAppZip)).base64EncodedString()
+            let updated = try await lambda.request("PUT", "/2015-03-31/functions/swap/code", body: #"{"ZipFile":"\#(code)"}"#)
+            #expect(updated.status == 200, "\(updated)")
+            let slow = try await inFlight.value
+            #expect(slow.status == 200 && slow.headers["x-amz-function-error"] == nil, "\(slow)")
+            // sleepy answers its process id: the in-flight call kept its environment, the next
+            // invocation gets a new one of the new revision.
+            #expect(slow.body == before.body)
+            let after = try await lambda.invoke("swap", "10")
+            #expect(after.status == 200 && after.body != before.body, "\(before.body) \(after.body)")
+        }
+    }
+
     @Test("32 concurrent one-second invocations each get an environment and finish together")
     func concurrency() async throws {
         try await withLambda { lambda in
