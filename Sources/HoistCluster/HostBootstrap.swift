@@ -262,7 +262,9 @@ public struct HostBootstrap: Sendable {
         }
         if !libraries.isEmpty, !present.contains("lib") {
             uploaded = true
-            for library in libraries {
+            // The Swift backtracer too (static: it needs none of the libraries), so that a
+            // crash there is reported with its frames as it is here.
+            for library in libraries + Self.backtracer(besides: libraries) {
                 try await ssh.upload(library, to: libraryDirectory + "/")
             }
             try await ssh.check("touch \(quoted(libraryDirectory))/.complete")
@@ -389,6 +391,14 @@ public struct HostBootstrap: Sendable {
         let r = remote.split(separator: ".").compactMap { Int($0) }
         let l = local.split(separator: ".").compactMap { Int($0) }
         return r.lexicographicallyPrecedes(l) == false
+    }
+
+    /// The toolchain's static `swift-backtrace`, found beside the Swift runtime the libraries
+    /// come from (`usr/lib/swift/linux` → `usr/libexec/swift/linux`), when there is one.
+    static func backtracer(besides libraries: [String]) -> [String] {
+        guard let core = libraries.first(where: { $0.hasSuffix("/libswiftCore.so") }) else { return [] }
+        let path = URL(fileURLWithPath: core).deletingLastPathComponent().appendingPathComponent("../../../libexec/swift/linux/swift-backtrace-static").standardized.path
+        return FileManager.default.isExecutableFile(atPath: path) ? [path] : []
     }
 
     /// The Swift runtime libraries the executable loads (those under a Swift toolchain).

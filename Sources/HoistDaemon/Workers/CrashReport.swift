@@ -24,9 +24,16 @@ struct CrashReport: Sendable {
     /// The first frames from the app's own code on, for the caller.
     var firstFrames: [String]
 
-    /// The `SWIFT_BACKTRACE` a worker runs with, unless its env sets one.
-    static func backtraceSetting(directory: String) -> String {
-        "enable=yes,interactive=no,color=no,symbolicate=off,format=json,images=mentioned,registers=none,output-to=\(directory)"
+    /// The `SWIFT_BACKTRACE` a worker runs with, unless its env sets one. On a cluster host
+    /// that got the Swift runtime from the driver (`LD_LIBRARY_PATH`), the backtracer sent with
+    /// it is named, since the runtime looks for one only inside a toolchain.
+    static func backtraceSetting(directory: String, libraryPath: String?) -> String {
+        var setting = "enable=yes,interactive=no,color=no,symbolicate=off,format=json,images=mentioned,registers=none,output-to=\(directory)"
+        for entry in (libraryPath ?? "").split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(entry)/swift-backtrace-static") {
+            setting += ",swift-backtrace=\(entry)/swift-backtrace-static"
+            break
+        }
+        return setting
     }
 
     /// For the caller: the headline, where, and the first frames.

@@ -201,7 +201,7 @@ final class WorkerPool: @unchecked Sendable {
         try? FileManager.default.createDirectory(atPath: crashDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         environment[HoistEnvironment.crashDirectory] = crashDirectory
         if environment["SWIFT_BACKTRACE"] == nil {
-            environment["SWIFT_BACKTRACE"] = CrashReport.backtraceSetting(directory: crashDirectory)
+            environment["SWIFT_BACKTRACE"] = CrashReport.backtraceSetting(directory: crashDirectory, libraryPath: environment["LD_LIBRARY_PATH"])
         }
 
         let logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)

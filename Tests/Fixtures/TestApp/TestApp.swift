@@ -519,6 +519,13 @@ struct TestApp: HoistApp {
                 if name == "hoist-a" {
                     // In a worker on the host, System.local is the host's own daemon.
                     print("\(name).nested=\(try await nested.to(cluster, env: env)(20, 1))")
+                    // A crash there is reported as here: message, file and line (the backtracer
+                    // went with the libraries).
+                    do {
+                        _ = try await trap.to(cluster, env: env)("overflow")
+                    } catch let error as HoistError {
+                        print("\(name).crash=\(error.code),\(error.message.contains("arithmetic overflow at TestApp.swift:"))")
+                    }
                 }
                 print("\(name).endpoint=\(remote.endpoint.scheme ?? "?")")
                 // A second session finds the daemon and reaches it the same way.
