@@ -11,7 +11,8 @@ final class FunctionPool: Sendable {
     private let state = NIOLockedValueBox(State())
 
     private struct State {
-        var idle: [LambdaEnvironment] = []
+        /// Warm environments, each with when it last finished an invocation.
+        var idle: [(environment: LambdaEnvironment, since: ContinuousClock.Instant)] = []
         var busy = 0
         var retired = false
     }
@@ -30,7 +31,7 @@ final class FunctionPool: Sendable {
             }
             guard counter.take() else { throw LambdaAPIError.throttled("ConcurrentInvocationLimitExceeded") }
             state.busy += 1
-            return state.idle.popLast()
+            return state.idle.popLast()?.environment
         }
         let chosen: LambdaEnvironment
         do {
@@ -51,7 +52,7 @@ final class FunctionPool: Sendable {
             state.busy -= 1
             guard let environment else { return false }
             if state.retired { return true }
-            state.idle.append(environment)
+            state.idle.append((environment, .now))
             return false
         }
         if retire { environment?.retire() }
@@ -64,7 +65,19 @@ final class FunctionPool: Sendable {
             defer { state.idle = [] }
             return state.idle
         }
-        idle.forEach { $0.retire() }
+        idle.forEach { $0.environment.retire() }
+    }
+
+    /// Stops the environments that have been idle longer than `keepWarm`, as Lambda reclaims
+    /// idle environments: the next invocation starts cold.
+    func reap(keepWarm: Duration) {
+        let cutoff = ContinuousClock.now - keepWarm
+        let expired = state.withLockedValue { state in
+            let expired = state.idle.filter { $0.since < cutoff }
+            state.idle.removeAll { $0.since < cutoff }
+            return expired
+        }
+        expired.forEach { $0.environment.retire() }
     }
 
     var environmentCount: Int { state.withLockedValue { $0.idle.count + $0.busy } }

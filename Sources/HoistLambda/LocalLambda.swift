@@ -67,6 +67,14 @@ public final class LocalLambda: Sendable {
         for function in store.all {
             if let url = function.url { _ = try? await urls.start(function.name, port: url.port, host: settings.host, lambda: self) }
         }
+        let keepWarm = settings.keepWarm
+        let reaper = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: min(keepWarm, .seconds(5)))
+                self.pools.withLockedValue { Array($0.values) }.forEach { $0.reap(keepWarm: keepWarm) }
+            }
+        }
+        defer { reaper.cancel() }
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         urls.stopAll()

@@ -20,8 +20,11 @@ public struct LocalLambdaSettings: Sendable {
     public var concurrency: Int
     /// The Python that runs `python3.x` functions, with `awslambdaric` installed.
     public var python: String?
+    /// How long an idle environment stays warm before it is stopped (Lambda reclaims idle
+    /// environments after minutes too).
+    public var keepWarm: Duration
 
-    public init(root: String, host: String = "127.0.0.1", port: Int = 9001, region: String? = nil, account: String = "123456789012", concurrency: Int = 100, python: String? = nil) {
+    public init(root: String, host: String = "127.0.0.1", port: Int = 9001, region: String? = nil, account: String = "123456789012", concurrency: Int = 100, python: String? = nil, keepWarm: Duration = .seconds(600)) {
         self.root = root
         self.host = host
         self.port = port
@@ -29,6 +32,7 @@ public struct LocalLambdaSettings: Sendable {
         self.region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
         self.account = account
         self.concurrency = concurrency
+        self.keepWarm = keepWarm
         self.python = python ?? Self.findPython()
     }
 

@@ -99,6 +99,25 @@ struct LambdaServeTests {
         }
     }
 
+    @Test("an environment idle longer than --keep-warm is stopped; the next invocation starts cold")
+    func idleEnvironmentsReaped() async throws {
+        try await withLambda(keepWarm: 1) { lambda in
+            try await lambda.create("count", handler: "counter")
+            let first = try await lambda.invoke("count", "[]")
+            let pid = try #require(Int32(first.body.dropFirst().split(separator: ":").first ?? ""), "\(first.body)")
+            var gone = false
+            for _ in 0..<100 where !gone {
+                try await Task.sleep(for: .milliseconds(100))
+                gone = kill(pid, 0) != 0
+            }
+            #expect(gone, "the idle environment (pid \(pid)) still runs")
+            let next = try await lambda.invoke("count", "[]", headers: ["X-Amz-Log-Type: Tail"])
+            #expect(next.body.hasSuffix(#":1""#), "a new environment counts from 1: \(next.body)")
+            let tail = String(decoding: Data(base64Encoded: next.headers["x-amz-log-result"] ?? "") ?? Data(), as: UTF8.self)
+            #expect(tail.contains("Init Duration: "), "\(tail)")
+        }
+    }
+
     @Test("32 concurrent one-second invocations each get an environment and finish together")
     func concurrency() async throws {
         try await withLambda { lambda in

@@ -26,10 +26,11 @@ struct LambdaServeCommand: AsyncParsableCommand {
     @Option(help: "Environments running at once, over all functions; more invocations get 429.") var concurrency = 100
     @Option(help: "The Python (with awslambdaric installed) that runs python3.x functions (default: the first python3 on PATH that has it).") var python: String?
     @Option(help: "The region in ARNs (default: $AWS_REGION, else us-east-1).") var region: String?
+    @Option(name: .customLong("keep-warm"), help: "Seconds an idle environment stays warm before it is stopped.") var keepWarm = 600
 
     func run() async throws {
         try await withExitCodes {
-            let settings = LocalLambdaSettings(root: home ?? (HoistHome.current.root + "/lambda"), host: host, port: port, region: region, concurrency: concurrency, python: python)
+            let settings = LocalLambdaSettings(root: home ?? (HoistHome.current.root + "/lambda"), host: host, port: port, region: region, concurrency: concurrency, python: python, keepWarm: .seconds(keepWarm))
             try await LocalLambda(settings: settings).run()
         }
     }

@@ -19,12 +19,13 @@ final class TestLambda: @unchecked Sendable {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
-    init(concurrency: Int = 100) throws {
+    init(concurrency: Int = 100, keepWarm: Int? = nil) throws {
         root = NSTemporaryDirectory() + "hoist-lambda-" + UUID().uuidString.prefix(8)
         process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.hoist)
         var arguments = ["lambda", "serve", "--port", "0", "--home", root, "--concurrency", String(concurrency)]
         if let python = Self.python { arguments += ["--python", python] }
+        if let keepWarm { arguments += ["--keep-warm", String(keepWarm)] }
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         let log = root + ".log"
@@ -124,8 +125,8 @@ struct TestLambdaError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-func withLambda<T>(concurrency: Int = 100, _ body: (TestLambda) async throws -> T) async throws -> T {
-    let lambda = try TestLambda(concurrency: concurrency)
+func withLambda<T>(concurrency: Int = 100, keepWarm: Int? = nil, _ body: (TestLambda) async throws -> T) async throws -> T {
+    let lambda = try TestLambda(concurrency: concurrency, keepWarm: keepWarm)
     defer { lambda.shutdown() }
     return try await body(lambda)
 }
