@@ -55,8 +55,9 @@ final class FunctionStore: Sendable {
         guard let zip = Data(base64Encoded: base64) else {
             throw LambdaAPIError.invalidParameter("Code.ZipFile is not base64: send the zip's bytes (the AWS CLI: --zip-file fileb://function.zip)")
         }
-        let sha = Data(SHA256.hash(data: zip)).base64EncodedString()
-        let hex = SHA256.hash(data: zip).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: zip)
+        let sha = Data(digest).base64EncodedString()
+        let hex = digest.map { String(format: "%02x", $0) }.joined()
         let directory = "\(root)/\(name)/code-\(hex.prefix(16))"
         if !FileManager.default.fileExists(atPath: directory + "/.complete") {
             try? FileManager.default.removeItem(atPath: directory)
