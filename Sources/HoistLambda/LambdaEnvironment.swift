@@ -84,12 +84,15 @@ final class LambdaEnvironment: @unchecked Sendable {
 
     /// The event went to the runtime: the invocation's duration and timeout count from now.
     private func startClock(_ invocation: Invocation) {
+        // The start is taken before the timer is set, so that a timeout never reports less
+        // than the timeout however long the lock takes.
+        let started = ContinuousClock.now
         let timeout = TimeAmount.milliseconds(Int64(function.timeout) * 1000)
         let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: timeout) { [self] in timedOut(invocation) }
         lock.withLock {
             self.timer?.cancel()
             self.timer = timer
-            invocationStartedAt = .now
+            invocationStartedAt = started
         }
     }
 

@@ -16,13 +16,22 @@ import Glibc
 /// Hoist), the Runtime API for the functions' environments. No containers: each environment is
 /// a process, kept warm, one per concurrent invocation.
 ///
+/// `POST /` also answers the IAM role calls (`CreateRole`, `GetRole`, `DeleteRole`, inline
+/// policies; STS's `GetCallerIdentity`) and the CloudWatch Logs calls (`CreateLogGroup`,
+/// `DescribeLogGroups`, `PutRetentionPolicy`, `DeleteLogGroup`, `FilterLogEvents` over the
+/// functions' log streams) that a deploy makes, so that one `AWS_ENDPOINT_URL` serves all of
+/// it; see ``AWSRoutes``.
+///
 /// ```swift
 /// try await LocalLambda(settings: LocalLambdaSettings(root: HoistHome.current.root + "/lambda")).run()
 /// // aws lambda invoke --endpoint-url http://127.0.0.1:9001 --function-name summer out.json
+/// // aws logs filter-log-events --endpoint-url http://127.0.0.1:9001 --log-group-name /aws/lambda/summer
 /// ```
 public final class LocalLambda: Sendable {
     public let settings: LocalLambdaSettings
     let store: FunctionStore
+    let roles: IAMRoles
+    let logGroups: LogGroups
     let counter: ConcurrencyCounter
     private let pools = NIOLockedValueBox<[String: FunctionPool]>([:])
     let urls = FunctionURLs()
@@ -32,6 +41,8 @@ public final class LocalLambda: Sendable {
         self.settings = settings
         try FileManager.default.createDirectory(atPath: settings.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         store = try FunctionStore(root: settings.functionsDirectory)
+        roles = IAMRoles(path: settings.rolesFile)
+        logGroups = LogGroups(root: settings.root)
         counter = ConcurrencyCounter(limit: settings.concurrency)
     }
 
@@ -51,6 +62,7 @@ public final class LocalLambda: Sendable {
         signal(SIGPIPE, SIG_IGN)
         let router = Router(context: BasicRequestContext.self)
         LambdaRoutes(lambda: self).register(on: router)
+        AWSRoutes(lambda: self).register(on: router)
         let settings = self.settings
         let logger = self.logger
         let app = Application(

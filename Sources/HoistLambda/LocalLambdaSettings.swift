@@ -7,7 +7,8 @@ import Foundation
 /// try await LocalLambda(settings: settings).run()
 /// ```
 public struct LocalLambdaSettings: Sendable {
-    /// Its home: functions, environments' `/tmp`, logs (`logs/aws/lambda/<name>/<stream>`).
+    /// Its home: functions, environments' `/tmp`, logs (`logs/aws/lambda/<name>/<stream>`),
+    /// IAM roles (`iam-roles.json`) and log groups' settings (`log-groups.json`).
     public var root: String
     public var host: String
     /// 0 lets the kernel pick; the port is written to `lambda.port` in ``root`` once listening.
@@ -37,6 +38,7 @@ public struct LocalLambdaSettings: Sendable {
     }
 
     var functionsDirectory: String { root + "/functions" }
+    var rolesFile: String { root + "/iam-roles.json" }
     /// Where the port is written once the server listens.
     public var portFile: String { root + "/lambda.port" }
     var pidFile: String { root + "/lambda.pid" }

@@ -6,11 +6,15 @@ import Glibc
 #endif
 
 /// An environment's standard output and error: one pipe, read by a thread of its own, written
-/// to the environment's log stream file and to the invocation it belongs to.
+/// to the environment's log stream file and to the invocation it belongs to. When each line
+/// arrived goes to the stream's ``LogTimes`` file beside it, so that `FilterLogEvents` can give
+/// every line a time of its own.
 final class LogPipe: @unchecked Sendable {
     let writeEnd: FileHandle
     private let readFD: Int32
-    private let logFD: Int32
+    private let logPath: String
+    private var logFD: Int32 = -1
+    private var times = LogTimes.Writer()
     private let lock = NIOLock()
     private var sink: Invocation?
     private var closed = false
@@ -22,8 +26,9 @@ final class LogPipe: @unchecked Sendable {
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
         readFD = fds[0]
         writeEnd = FileHandle(fileDescriptor: fds[1], closeOnDealloc: true)
+        self.logPath = logPath
         try FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        openFiles()
         let thread = Thread { [self] in self.loop() }
         thread.name = "hoist-lambda-log"
         thread.start()
@@ -52,6 +57,7 @@ final class LogPipe: @unchecked Sendable {
             drainLocked()
             Glibc.close(readFD)
             Glibc.close(logFD)
+            times.close()
         }
     }
 
@@ -79,8 +85,23 @@ final class LogPipe: @unchecked Sendable {
         }
     }
 
+    /// Opens (again) the stream file and its times file: a `DeleteLogGroup` may have removed
+    /// them while the environment was warm, and Lambda makes the group again when it logs.
+    private func openFiles() {
+        if logFD >= 0 { Glibc.close(logFD) }
+        try? FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        times.open(LogTimes.path(forStream: logPath), streamSize: logFD >= 0 ? Int64(lseek(logFD, 0, SEEK_END)) : 0)
+    }
+
     private func append(_ data: Data) {
-        _ = data.withUnsafeBytes { write(logFD, $0.baseAddress!, $0.count) }
+        // After close the descriptors are gone (their numbers may be another file's by now);
+        // the invocation still gets the line.
+        if !closed {
+            if access(logPath, F_OK) != 0 { openFiles() }
+            times.record(data)
+            _ = data.withUnsafeBytes { write(logFD, $0.baseAddress!, $0.count) }
+        }
         sink?.log.withLockedValue { $0.append(data) }
     }
 }

@@ -19,8 +19,9 @@ final class TestLambda: @unchecked Sendable {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
-    init(concurrency: Int = 100, keepWarm: Int? = nil) throws {
-        root = NSTemporaryDirectory() + "hoist-lambda-" + UUID().uuidString.prefix(8)
+    /// `home`: serve from an existing home (one a ``shutdown(keepingHome:)`` kept), as a restart.
+    init(concurrency: Int = 100, keepWarm: Int? = nil, home: String? = nil) throws {
+        root = home ?? NSTemporaryDirectory() + "hoist-lambda-" + UUID().uuidString.prefix(8)
         process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.hoist)
         var arguments = ["lambda", "serve", "--port", "0", "--home", root, "--concurrency", String(concurrency)]
@@ -49,7 +50,7 @@ final class TestLambda: @unchecked Sendable {
         }
     }
 
-    func shutdown() {
+    func shutdown(keepingHome: Bool = false) {
         if process.isRunning {
             kill(process.processIdentifier, SIGTERM)
             let deadline = Date().addingTimeInterval(5)
@@ -57,6 +58,7 @@ final class TestLambda: @unchecked Sendable {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         process.waitUntilExit()
+        guard !keepingHome else { return }
         try? FileManager.default.removeItem(atPath: root)
         try? FileManager.default.removeItem(atPath: root + ".log")
     }
