@@ -110,6 +110,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Deploying to Lambda: the app's zip, the execution role, create or update, saved
+        // functions, invocations that back off while throttled, logs, Function URLs, teardown.
+        .target(
+            name: "HoistLambdaDeploy",
+            dependencies: [
+                "HoistCore", "HoistAWS", "HoistLambdaPackage", "HoistClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The daemon: HTTP server, app store, worker supervision, routing.
         .target(
             name: "HoistDaemon",
@@ -171,7 +182,9 @@ let package = Package(
             name: "Hoist",
             dependencies: [
                 "HoistCore", "HoistWorker", "HoistLambdaRuntime", "HoistDaemon", "HoistClient", "HoistSSH", "HoistCluster",
+                "HoistAWS", "HoistLambdaPackage", "HoistLambdaDeploy",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -179,6 +192,7 @@ let package = Package(
             name: "HoistCLI",
             dependencies: [
                 "HoistCore", "HoistClient", "HoistDaemon", "HoistCluster", "HoistSSH", "HoistLambda", "HoistLambdaPackage",
+                "HoistAWS", "HoistLambdaDeploy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -202,7 +216,7 @@ let package = Package(
         .testTarget(
             name: "HoistAWSTests",
             dependencies: [
-                "HoistAWS", "HoistCore",
+                "HoistAWS", "HoistCore", "HoistLambdaDeploy", "HoistLambdaPackage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 // Stand-ins for STS, the metadata services and AWS on 127.0.0.1.
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -146,7 +146,8 @@ extension RemoteTarget {
         try env.validate()
         let secretValues = try env.secretValues()
         let backend = try await system.backend()
-        let replicas = try await backend.deploy(app: app.name, env: env, secretValues: secretValues)
+        let streams = app.table[name]?.descriptor.streams == true
+        let replicas = try await backend.deploy(DeployUnit(app: app.name, function: name, streams: streams, env: env, secretValues: secretValues))
         return RemoteTarget(functionName: name, app: app.name, system: system, replicas: replicas, backend: backend)
     }
 

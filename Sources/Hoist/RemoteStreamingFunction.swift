@@ -46,7 +46,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
             let task = Task {
                 let printer = target.streamsOutput ? OutputPrinter(function: target.functionName) : nil
                 do {
-                    let call = SystemCall(app: target.app, function: target.functionName, body: body, deadline: try target.callTimeout.map(CallTimeout.validate), key: key, retry: nil, spread: false)
+                    let call = SystemCall(app: target.app, function: target.functionName, body: body, deadline: try target.callTimeout.map(CallTimeout.validate), key: key, retry: nil, spread: false, streaming: true)
                     _ = try await withTaskCancellationHandler {
                         try await target.backend.call(call) { kind, bytes in
                             if kind == .item {

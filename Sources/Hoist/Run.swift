@@ -36,7 +36,11 @@ public struct Run<Value: Sendable>: Sendable {
             try Task.checkCancellation()
             let record = try await handle.wait(timeout: 30)
             guard record.status.isFinished else { continue }
-            if record.status == .succeeded, let result = record.result {
+            if record.status == .succeeded {
+                guard let result = record.result else {
+                    // An AWS Lambda Event invocation: Lambda runs it and keeps its log, not its value.
+                    throw HoistError(.badResponse, "run '\(key)' succeeded, but its system keeps no result (AWS Lambda does not return the value of an Event invocation); call the function to get its value, or read what it printed with output()")
+                }
                 return try decode(Data(result.utf8))
             }
             throw record.failure?.error ?? HoistError(.internalError, "run '\(key)' ended \(record.status.rawValue) without a reason")

@@ -12,6 +12,7 @@ public struct System: Sendable, CustomStringConvertible {
     enum Kind: Sendable {
         case local(port: Int, home: HoistHome)
         case cluster(Cluster)
+        case awsLambda(LambdaTarget)
     }
 
     let kind: Kind
@@ -31,6 +32,7 @@ public struct System: Sendable, CustomStringConvertible {
         switch kind {
         case let .local(port, _): return "local daemon (127.0.0.1:\(port))"
         case let .cluster(cluster): return "cluster '\(cluster.name)' (\(cluster.hosts.map(\.description).joined(separator: ", ")))"
+        case let .awsLambda(target): return "AWS Lambda (profile \(target.profile ?? "default"), region \(target.region ?? "from the profile"))"
         }
     }
 
@@ -48,6 +50,8 @@ public struct System: Sendable, CustomStringConvertible {
         case let .cluster(cluster):
             let session = try await ClusterSessions.shared.session(for: cluster)
             return DaemonSystem(group: session.group, label: description, session: session)
+        case let .awsLambda(target):
+            return try LambdaSystem(target: target)
         }
     }
 }

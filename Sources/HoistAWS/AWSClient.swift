@@ -20,6 +20,8 @@ public struct AWSClient: Sendable {
     let endpoints: AWSEndpoints
     let http: HTTPClient
     let now: @Sendable () -> Date
+    /// Sees each request before it is sent (tests count what a deploy sends).
+    package var observer: (@Sendable (AWSRequest) -> Void)?
     /// Answers larger than this fail rather than fill memory (Lambda's are at most 6 MB).
     static let maxResponseBytes = 64 << 20
     static let defaultTimeout: Duration = .seconds(60)
@@ -62,10 +64,13 @@ public struct AWSClient: Sendable {
 
     /// A copy of this client with another retry policy: `Invoke` uses ``AWSRetryPolicy/none``.
     public func with(retryPolicy: AWSRetryPolicy) -> AWSClient {
-        AWSClient(credentials: credentials, region: region, endpoints: endpoints, http: http, retryPolicy: retryPolicy, now: now)
+        var client = AWSClient(credentials: credentials, region: region, endpoints: endpoints, http: http, retryPolicy: retryPolicy, now: now)
+        client.observer = observer
+        return client
     }
 
     private func sendOnce(_ request: AWSRequest, credentials: AWSCredentials?) async throws -> AWSResponse {
+        observer?(request)
         let http = try signed(request, credentials: credentials)
         let response = try await self.http.execute(http, timeout: .init(request.timeout ?? Self.defaultTimeout))
         var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
@@ -79,7 +84,7 @@ public struct AWSClient: Sendable {
 
     /// The request as sent: the endpoint's URL, the encoded path and query, and the signature.
     private func signed(_ request: AWSRequest, credentials: AWSCredentials?) throws -> HTTPClientRequest {
-        let base = endpoint(for: request.service)
+        let base = request.endpoint ?? endpoint(for: request.service)
         guard let url = URL(string: base), let host = url.host, let scheme = url.scheme, scheme == "http" || scheme == "https" else {
             throw AWSError(code: "InvalidEndpoint", message: "the endpoint for \(request.service) is not an http(s) URL: \(base)",
                            statusCode: 0, service: request.service.signingName)
@@ -115,6 +120,7 @@ public struct AWSClient: Sendable {
     /// for answers that stream (`InvokeWithResponseStream`). An error answer is read whole and
     /// thrown as ``AWSError``. Never retried: part of a stream may already have been consumed.
     func open(_ request: AWSRequest) async throws -> HTTPClientResponse {
+        observer?(request)
         let credentials = try await self.credentials?.credentials()
         let response = try await self.http.execute(try signed(request, credentials: credentials), timeout: .init(request.timeout ?? Self.defaultTimeout))
         let status = Int(response.status.code)

@@ -18,6 +18,8 @@ public struct AWSRequest: Sendable {
     public var body: [UInt8]
     /// How long one attempt may take; `nil` for the client's default.
     public var timeout: Duration?
+    /// A URL to send to instead of the service's endpoint (a Function URL), signed for the service.
+    public var endpoint: String?
 
     public init(
         service: AWSService, method: HTTPMethod, path: String, query: [(String, String)] = [],

@@ -2,7 +2,7 @@ import Foundation
 import NIOHTTP1
 
 /// What a synchronous `Invoke` answered.
-public struct LambdaInvocation: Sendable {
+public struct LambdaInvokeResult: Sendable {
     /// 200 for `RequestResponse`, 202 for `Event`, 204 for `DryRun`.
     public let statusCode: Int
     /// The function's output (empty for `Event` and `DryRun`).
@@ -10,6 +10,8 @@ public struct LambdaInvocation: Sendable {
     /// The last 4 KB of the invocation's log, decoded, when `logTail` was asked for.
     public let logTail: String?
     public let executedVersion: String?
+    /// Lambda's id of the invocation (`X-Amzn-RequestId`): how its log lines are found.
+    public let requestID: String?
 }
 
 /// A function that threw or failed (`X-Amz-Function-Error`): Lambda's error document with the
@@ -63,7 +65,7 @@ extension LambdaAPI {
     /// print(String(decoding: answer.payload, as: UTF8.self), answer.logTail ?? "")
     /// ```
     public func invoke(_ name: String, payload: [UInt8], type: InvocationType = .requestResponse, logTail: Bool = false,
-                       functionTimeout: Duration = .seconds(900)) async throws -> LambdaInvocation {
+                       functionTimeout: Duration = .seconds(900)) async throws -> LambdaInvokeResult {
         var headers: HTTPHeaders = ["X-Amz-Invocation-Type": type.rawValue]
         if logTail { headers.add(name: "X-Amz-Log-Type", value: "Tail") }
         let request = self.request(.POST, "\(Self.functions)/\(name)/invocations", body: payload,
@@ -73,7 +75,8 @@ extension LambdaAPI {
         if let kind = response.headers.first(name: "X-Amz-Function-Error") {
             throw LambdaFunctionError(kind: kind, payload: response.body, logTail: tail)
         }
-        return LambdaInvocation(statusCode: response.statusCode, payload: response.body, logTail: tail,
-                                executedVersion: response.headers.first(name: "X-Amz-Executed-Version"))
+        return LambdaInvokeResult(statusCode: response.statusCode, payload: response.body, logTail: tail,
+                                executedVersion: response.headers.first(name: "X-Amz-Executed-Version"),
+                                requestID: response.headers.first(name: "X-Amzn-RequestId") ?? response.headers.first(name: "x-amz-request-id"))
     }
 }

@@ -28,9 +28,14 @@ public struct LambdaAPI: Sendable {
     /// `CreateFunction` from a zip sent inline (at most 50 MB zipped). Answers `State: Pending`
     /// on AWS: wait with ``waitUntilReady(_:maxWait:pollInterval:progress:)``.
     public func createFunction(name: String, zip: Data, settings: LambdaFunctionSettings, tags: [String: String] = [:]) async throws -> LambdaFunctionConfiguration {
+        try await createFunction(name: name, code: .zip(zip), settings: settings, tags: tags)
+    }
+
+    /// `CreateFunction` from a zip inline or in S3 (for zips over 50 MB).
+    public func createFunction(name: String, code: LambdaCode, settings: LambdaFunctionSettings, tags: [String: String] = [:]) async throws -> LambdaFunctionConfiguration {
         var fields = settings.fields(includingArchitectures: true)
         fields["FunctionName"] = name
-        fields["Code"] = ["ZipFile": zip.base64EncodedString()]
+        fields["Code"] = code.fields
         if !tags.isEmpty { fields["Tags"] = tags }
         return try await call(.POST, Self.functions, json: fields)
     }
@@ -47,7 +52,12 @@ public struct LambdaAPI: Sendable {
 
     /// `UpdateFunctionCode` with a new zip; `revisionId` makes it fail if the function changed since.
     public func updateFunctionCode(_ name: String, zip: Data, architectures: [String]? = nil, revisionId: String? = nil) async throws -> LambdaFunctionConfiguration {
-        var fields: [String: Any] = ["ZipFile": zip.base64EncodedString()]
+        try await updateFunctionCode(name, code: .zip(zip), architectures: architectures, revisionId: revisionId)
+    }
+
+    /// `UpdateFunctionCode` from a zip inline or in S3.
+    public func updateFunctionCode(_ name: String, code: LambdaCode, architectures: [String]? = nil, revisionId: String? = nil) async throws -> LambdaFunctionConfiguration {
+        var fields = code.fields
         if let architectures { fields["Architectures"] = architectures }
         if let revisionId { fields["RevisionId"] = revisionId }
         return try await call(.PUT, "\(Self.functions)/\(name)/code", json: fields)
@@ -114,6 +124,11 @@ public struct LambdaAPI: Sendable {
         }
         let answer: Answer = try await call(.GET, "/2019-09-30/functions/\(name)/concurrency")
         return answer.reserved
+    }
+
+    /// `TagResource` on a function's ARN: adds or replaces these tags.
+    public func tagResource(_ arn: String, tags: [String: String]) async throws {
+        _ = try await send(.POST, "/2017-03-31/tags/\(arn)", json: ["Tags": tags])
     }
 
     /// `DeleteFunctionConcurrency`: back to the account's unreserved pool.

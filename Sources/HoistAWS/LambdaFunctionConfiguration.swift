@@ -123,3 +123,16 @@ public struct LambdaFunctionURLConfig: Codable, Sendable, Equatable {
         case creationTime = "CreationTime", lastModifiedTime = "LastModifiedTime"
     }
 }
+
+/// A function's code: a zip sent inline (at most 50 MB zipped), or one put in S3 first.
+public enum LambdaCode: Sendable, Equatable {
+    case zip(Data)
+    case s3(bucket: String, key: String)
+
+    var fields: [String: Any] {
+        switch self {
+        case let .zip(data): return ["ZipFile": data.base64EncodedString()]
+        case let .s3(bucket, key): return ["S3Bucket": bucket, "S3Key": key]
+        }
+    }
+}

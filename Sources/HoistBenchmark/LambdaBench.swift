@@ -86,6 +86,51 @@ enum LambdaBench {
             }
             print(HoistBench.row("32 concurrent invocations of a 1 s function (\(phase))", HoistBench.ms(ContinuousClock.now - start)))
         }
+        try await throughHoist(base: base, root: root, options: options)
+    }
+
+    /// `.to(.awsLambda)` against this local Lambda: what a user of Hoist's Lambda system sees,
+    /// beside the raw Invoke figures above.
+    static func throughHoist(base: String, root: String, options: Options) async throws {
+        // Everything of Hoist's Lambda system goes to the local Lambda; saved functions and the
+        // packaged zip live in a home of the benchmark's own.
+        setenv("AWS_ENDPOINT_URL", base, 1)
+        setenv("AWS_ACCESS_KEY_ID", "AKIDHOISTBENCH", 1)
+        setenv("AWS_SECRET_ACCESS_KEY", "hoist-bench", 1)
+        setenv("HOIST_HOME", root + "/home", 1)
+        let system = System.awsLambda(options: LambdaOptions(timeout: .seconds(30), retentionDays: nil))
+        // The raw rows made an "add" of their own: this deploy is a first one.
+        try await LambdaAPI(client: AWSClient(config: try AWSConfig.load())).deleteFunction("add")
+        let firstStart = ContinuousClock.now
+        let remote = try await add.to(system)
+        print(HoistBench.row(".to(.awsLambda): first deploy (package this binary, create, ready)", HoistBench.ms(ContinuousClock.now - firstStart)))
+        var redeploys: [Duration] = []
+        for _ in 0..<20 {
+            let start = ContinuousClock.now
+            _ = try await add.to(system)
+            redeploys.append(ContinuousClock.now - start)
+        }
+        redeploys.sort()
+        print(HoistBench.row(".to(.awsLambda): unchanged redeploy, p50 (goal ≤ 50 ms)", HoistBench.ms(redeploys[redeploys.count / 2])))
+        let quiet = remote.quiet()
+        for _ in 0..<100 { _ = try await quiet(1, 2) }
+        var times: [Duration] = []
+        for _ in 0..<options.lambdaCalls {
+            let start = ContinuousClock.now
+            let sum = try await quiet(1, 2)
+            times.append(ContinuousClock.now - start)
+            precondition(sum == 3)
+        }
+        times.sort()
+        print(HoistBench.row("warm call through RemoteFunction on Lambda, p50 / p99", HoistBench.ms(times[times.count / 2]) + " / " + HoistBench.ms(times[times.count * 99 / 100])))
+        for count in [1000, 10_000] {
+            let inputs = (0..<count).map { ($0, 1) }
+            let start = ContinuousClock.now
+            let sums = try await quiet.starmap(inputs)
+            precondition(sums.count == count && sums[count - 1] == count)
+            print(HoistBench.row("map over \(count) inputs on Lambda (64 in flight; goal 10k ≤ 5 s)", HoistBench.ms(ContinuousClock.now - start)))
+        }
+        try? await LambdaFunction.named("add").teardown()
     }
 
     static var packageRoot: String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HoistAWS
 import HoistClient
 import HoistCore
 import HoistSSH
@@ -43,6 +44,18 @@ func withExitCodes(_ body: () async throws -> Void) async throws {
     } catch let error as SSHError {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(3)
+    } catch let error as AWSError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as LambdaFunctionError {
+        FileHandle.standardError.write(Data("error: \(error)\n\(error.payload)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as LambdaStreamError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as LambdaWaitError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
     }
 }
 

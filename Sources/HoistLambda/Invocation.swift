@@ -38,8 +38,8 @@ final class Invocation: Sendable {
         var deadlineMs: Int64 = 0
     }
 
-    init(payload: ByteBuffer, timeoutSeconds: Int, clientContext: String?) {
-        requestID = UUID().uuidString.lowercased()
+    init(payload: ByteBuffer, timeoutSeconds: Int, clientContext: String?, requestID: String = UUID().uuidString.lowercased()) {
+        self.requestID = requestID
         self.payload = payload
         self.timeoutSeconds = timeoutSeconds
         self.clientContext = clientContext

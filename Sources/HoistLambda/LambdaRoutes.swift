@@ -342,9 +342,12 @@ struct LambdaRoutes: Sendable {
         let clientContext = request.headers[HTTPField.Name("X-Amz-Client-Context")!]
         if type == "Event" {
             let lambda = self.lambda
-            Task { await Self.runEvent(function: function, payload: payload, clientContext: clientContext, lambda: lambda) }
+            // The id the caller gets is the one the function sees, each time it is tried: as on
+            // AWS, it is how the invocation's log lines are found.
+            let requestID = UUID().uuidString.lowercased()
+            Task { await Self.runEvent(function: function, payload: payload, clientContext: clientContext, requestID: requestID, lambda: lambda) }
             var headers: HTTPFields = [:]
-            headers[HTTPField.Name("X-Amzn-RequestId")!] = UUID().uuidString.lowercased()
+            headers[HTTPField.Name("X-Amzn-RequestId")!] = requestID
             return Response(status: .accepted, headers: headers)
         }
         let invocation = try lambda.start(function, payload: payload, clientContext: clientContext)
@@ -402,11 +405,11 @@ struct LambdaRoutes: Sendable {
 
     /// An `Event` invocation: run in the background; a function error or a throttle is tried
     /// twice more, as Lambda does (after 1 s and 2 s here, not minutes).
-    static func runEvent(function: LambdaFunction, payload: ByteBuffer, clientContext: String?, lambda: LocalLambda) async {
+    static func runEvent(function: LambdaFunction, payload: ByteBuffer, clientContext: String?, requestID: String, lambda: LocalLambda) async {
         for attempt in 0..<3 {
             if attempt > 0 { try? await Task.sleep(for: .seconds(attempt)) }
             let current = lambda.store[function.name] ?? function
-            guard let invocation = try? lambda.start(current, payload: payload, clientContext: clientContext) else { continue }
+            guard let invocation = try? lambda.start(current, payload: payload, clientContext: clientContext, requestID: requestID) else { continue }
             var failed = false
             for await event in invocation.events {
                 if case .end(.functionError) = event { failed = true }

@@ -111,8 +111,8 @@ public final class LocalLambda: Sendable {
     }
 
     /// Starts `payload` on `function` in an environment of its own; throws 429 over a limit.
-    func start(_ function: LambdaFunction, payload: ByteBuffer, clientContext: String? = nil) throws -> Invocation {
-        let invocation = Invocation(payload: payload, timeoutSeconds: function.timeout, clientContext: clientContext)
+    func start(_ function: LambdaFunction, payload: ByteBuffer, clientContext: String? = nil, requestID: String = UUID().uuidString.lowercased()) throws -> Invocation {
+        let invocation = Invocation(payload: payload, timeoutSeconds: function.timeout, clientContext: clientContext, requestID: requestID)
         _ = try pool(for: function).run(invocation, reserved: function.reservedConcurrency)
         return invocation
     }

@@ -15,7 +15,7 @@ enum ZipWriter {
             let archive = try Archive(url: URL(fileURLWithPath: partial), accessMode: .create)
             let base = URL(fileURLWithPath: directory)
             for path in try relativeFiles(in: directory) {
-                try archive.addEntry(with: path, relativeTo: base, compressionMethod: .deflate)
+                try addEntry(path, base: base, to: archive)
             }
         } catch {
             try? files.removeItem(atPath: partial)
@@ -23,6 +23,24 @@ enum ZipWriter {
         }
         try? files.removeItem(atPath: zipPath)
         try files.moveItem(atPath: partial, toPath: zipPath)
+    }
+
+    /// Every entry gets the same date: the same content makes the same zip, byte for byte, so
+    /// a redeploy compares equal with Lambda's `CodeSha256` whenever the code did not change.
+    static let entryDate = Date(timeIntervalSince1970: 315_532_800)  // 1980-01-01, zip's epoch
+
+    private static func addEntry(_ path: String, base: URL, to archive: Archive) throws {
+        let url = base.appendingPathComponent(path)
+        let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+        let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
+        let mode = (attributes[.posixPermissions] as? NSNumber)?.uint16Value ?? 0o644
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        try archive.addEntry(with: path, type: .file, uncompressedSize: size, modificationDate: entryDate, permissions: mode,
+                             compressionMethod: .deflate) { position, count in
+            try handle.seek(toOffset: UInt64(position))
+            return try handle.read(upToCount: count) ?? Data()
+        }
     }
 
     /// The regular files under `directory`, as sorted relative paths (a stable zip for the same content).

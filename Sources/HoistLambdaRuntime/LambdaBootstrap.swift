@@ -69,6 +69,9 @@ public enum LambdaBootstrap {
                     _ = try client.send("POST", path + "/response", headers: [("Content-Type", "application/json")], body: Array(result))
                 case let .failure(error):
                     let (type, message) = describe(error, function: function.name)
+                    // In the log too, as Lambda's own runtimes print it: an Event invocation's
+                    // caller learns how it ended only from there.
+                    FileHandle.standardError.write(Data("[ERROR] \(type): \(message)\n".utf8))
                     _ = try client.send("POST", path + "/error", headers: [("Content-Type", "application/json"), ("Lambda-Runtime-Function-Error-Type", type)], body: errorBody(type: type, message: message))
                 }
             }

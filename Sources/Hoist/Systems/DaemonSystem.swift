@@ -12,7 +12,8 @@ struct DaemonSystem: SystemBackend {
     /// The cluster session, for a cluster: its hosts' binaries and system packages.
     let session: ClusterSession?
 
-    func deploy(app: String, env: Env, secretValues: [String: String]) async throws -> Int {
+    func deploy(_ unit: DeployUnit) async throws -> Int {
+        let (app, env, secretValues) = (unit.app, unit.env, unit.secretValues)
         let executable = ProcessSupport.executablePath
         // A cluster's daemons read the binary the bootstrap sent (or the host built) from
         // their own blob stores; the local daemon reads it from where it runs.

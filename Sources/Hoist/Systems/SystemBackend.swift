@@ -4,12 +4,12 @@ import HoistCore
 import NIOCore
 
 /// The seam every kind of system implements — the daemon on this machine and SSH clusters
-/// (``DaemonSystem``), and a next kind (AWS Lambda, Slurm, Kubernetes) as one more conformance:
+/// (``DaemonSystem``), AWS Lambda (``LambdaSystem``), and a next kind (Slurm, Kubernetes) as one more conformance:
 /// ``RemoteFunction``, ``RemoteStreamingFunction``, ``Run``, `map` and the CLI work through it
 /// alone.
 package protocol SystemBackend: Sendable {
-    /// Deploys the running app as `app` with `env`; returns how many workers serve it.
-    func deploy(app: String, env: Env, secretValues: [String: String]) async throws -> Int
+    /// Deploys the running app for `unit`; returns how many workers (or concurrent calls) serve it.
+    func deploy(_ unit: DeployUnit) async throws -> Int
     /// The workers serving `app` as it is already deployed, or `nil` when it is not there.
     func deployed(app: String) async throws -> Int?
     /// One call. `output` receives what the function prints and, for a streaming function, its
@@ -27,6 +27,16 @@ package protocol SystemBackend: Sendable {
     func endpoint(app: String, function: String) -> URL
 }
 
+/// What `fn.to(system)` deploys: the running app, for one of its functions, with an env.
+package struct DeployUnit: Sendable {
+    var app: String
+    /// The function being sent: a daemon serves the whole app; Lambda makes one function of it.
+    var function: String
+    var streams: Bool
+    var env: Env
+    var secretValues: [String: String]
+}
+
 /// A call as a system takes it: the arguments already encoded.
 package struct SystemCall: Sendable {
     var app: String
@@ -40,6 +50,8 @@ package struct SystemCall: Sendable {
     /// Whether the call may go to any of the system's servers; `false` sends it to the first,
     /// where named runs and streams live.
     var spread: Bool
+    /// Whether the function streams its elements (a ``StreamingFunction``).
+    var streaming: Bool = false
 }
 
 /// A run as its system keeps it.

@@ -6,8 +6,11 @@ import HoistLambda
 struct LambdaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lambda",
-        abstract: "AWS Lambda: a local Lambda to develop against, and Lambda zips.",
-        subcommands: [LambdaServeCommand.self, LambdaPackageCommand.self]
+        abstract: "AWS Lambda: deploy, invoke, logs, URLs and teardown; a local Lambda to develop against; Lambda zips.",
+        subcommands: [
+            LambdaDeployCommand.self, LambdaInvokeCommand.self, LambdaLogsCommand.self, LambdaListCommand.self,
+            LambdaURLCommand.self, LambdaTeardownCommand.self, LambdaServeCommand.self, LambdaPackageCommand.self,
+        ]
     )
 }
 

@@ -287,6 +287,9 @@ struct TestApp: HoistApp {
         if CommandLine.arguments.dropFirst().first == "cluster-build" {
             return try await runClusterBuild()
         }
+        if CommandLine.arguments.dropFirst().first == "lambda" {
+            return try await runLambda()
+        }
         let remoteAdd = try await add.to(.local)
         print("add=\(try await remoteAdd(2, 3))")
         print("endpoint=\(remoteAdd.endpoint)")
@@ -700,5 +703,104 @@ extension AsyncThrowingStream where Failure == any Error {
         var all: [Element] = []
         for try await element in self { all.append(element) }
         return all
+    }
+}
+
+extension TestApp {
+    /// `.to(.awsLambda)` and `LambdaFunction` against the Lambda at `AWS_ENDPOINT_URL` (the
+    /// test's `hoist lambda serve`): deploy, redeploy, calls, errors, output, map, streams, an
+    /// S3 event, logs, an Event run, a Function URL, Python handler files, teardown.
+    static func runLambda() async throws {
+        let options = LambdaOptions(timeout: .seconds(30), memorySize: 256, retentionDays: 7)
+        let remoteAdd = try await add.to(.awsLambda(options: options))
+        print("add=\(try await remoteAdd(2, 3))")
+        let saved = try LambdaFunction.named("add").saved
+        print("addSaved=\(saved.runtime) \(saved.handler) \(saved.timeout) \(saved.memorySize)")
+        let clock = ContinuousClock()
+        let redeployStart = clock.now
+        _ = try await add.to(.awsLambda(options: options))
+        print("redeploy=\(clock.now - redeployStart)")
+        print("codeUnchanged=\(try LambdaFunction.named("add").saved.codeSha256 == saved.codeSha256)")
+
+        do {
+            _ = try await refuse.to(.awsLambda())("no thanks")
+            print("refuse=returned")
+        } catch let error as RemoteError {
+            print("refuseType=\(error.type)")
+            print("refuseMessage=\(error.message)")
+        }
+        print("shout=\(try await shout.to(.awsLambda())("loud"))")
+
+        let pids = try await sleepy.to(.awsLambda()).map(Array(repeating: 50, count: 200))
+        print("mapCount=\(pids.count)")
+        print("mapProcesses=\(Set(pids).count)")
+
+        var elements: [Int] = []
+        for try await n in try await countTo.to(.awsLambda())(3, 0) { elements.append(n) }
+        print("stream=\(elements)")
+        var partial: [String] = []
+        do {
+            for try await element in try await failAfter.to(.awsLambda())(2) { partial.append(element) }
+            print("failAfter=finished")
+        } catch let error as RemoteError {
+            print("failAfter=\(partial.count) then \(error.message)")
+        }
+
+        let keys = try await LambdaFunction(s3Keys, name: "s3-keys")
+        let event: JSONValue = ["Records": [["s3": ["bucket": ["name": "photos"], "object": ["key": "cats/tom.jpg", "size": 1]]]]]
+        print("s3Keys=\(try await keys(event))")
+
+        let talker = try await LambdaFunction(chatter, retentionDays: 1)
+        let since = Date().addingTimeInterval(-1)
+        print("chatter=\(try await talker.typed(chatter)("tagged", 2))")
+        let logs = try await talker.logs(since: since)
+        print("logsHaveLine=\(logs.contains("tagged line 1"))")
+        print("logsLaterEmpty=\(try await talker.logs(since: Date().addingTimeInterval(60)).isEmpty)")
+
+        let toucher = try await LambdaFunction(touch)
+        let marker = NSTemporaryDirectory() + "hoist-lambda-run-" + UUID().uuidString.prefix(8)
+        let run = try await toucher.spawn(marker)
+        var record = try await run.record()
+        for _ in 0..<100 where !record.status.isFinished {
+            try await Task.sleep(for: .milliseconds(100))
+            record = try await run.record()
+        }
+        print("runStatus=\(record.status.rawValue)")
+        print("runTouched=\(FileManager.default.fileExists(atPath: marker))")
+        try? FileManager.default.removeItem(atPath: marker)
+        let failing = try await LambdaFunction(refuse).spawn("queued refusal")
+        var failed = try await failing.record()
+        for _ in 0..<100 where !failed.status.isFinished {
+            try await Task.sleep(for: .milliseconds(100))
+            failed = try await failing.record()
+        }
+        print("failedRun=\(failed.status.rawValue): \(failed.failure?.message ?? "")")
+
+        let url = try await LambdaFunction.named("add").endpoint()
+        print("urlScheme=\(url.scheme ?? "")")
+        print("urlAnswer=\(try await LambdaFunction.named("add").callEndpoint([20, 22]))")
+        print("urlSaved=\(try LambdaFunction.named("add").saved.url == url.absoluteString)")
+
+        if let directory = ProcessInfo.processInfo.environment["HOIST_TEST_HANDLER_DIR"] {
+            let py = try await LambdaFunction.fromHandlerFiles(["handler.py", "util.py"], handler: "handler.my_calc", runtime: .python3_12, directory: directory)
+            print("python=\(try await py.map([[1, 2], [3, 4]]))")
+            do {
+                _ = try await py(["not", "numbers", "at all"])
+                print("pythonError=none")
+            } catch let error as RemoteError {
+                print("pythonError=\(error.type) \(error.backtrace.isEmpty ? "no trace" : "with trace")")
+            }
+            try await py.teardown()
+        }
+
+        print("saved=\(LambdaFunction.deployed().map(\.name).sorted().joined(separator: ","))")
+        try await LambdaFunction.named("add").teardown()
+        print("afterTeardown=\(LambdaFunction.deployed().map(\.name).sorted().joined(separator: ","))")
+        do {
+            _ = try await remoteAdd(1, 1)
+            print("afterTeardownCall=answered")
+        } catch {
+            print("afterTeardownCall=\(error)")
+        }
     }
 }

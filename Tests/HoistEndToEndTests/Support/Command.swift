@@ -6,6 +6,16 @@ struct Command {
         var status: Int32
         var stdout: String
         var stderr: String
+
+        /// The `key=value` lines a driver printed (the last of each key).
+        var values: [String: String] {
+            var values: [String: String] = [:]
+            for line in stdout.split(separator: "\n") {
+                guard let equals = line.firstIndex(of: "="), !line.hasPrefix("[") else { continue }
+                values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+            }
+            return values
+        }
     }
 
     static func run(_ path: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil) throws -> Output {
