@@ -36,8 +36,18 @@ public struct AWSError: Error, CustomStringConvertible, Sendable, Equatable {
         if statusCode > 0 { text += " (HTTP \(statusCode))" }
         if !message.isEmpty { text += ": \(message)" }
         if let requestID { text += " [request id \(requestID)]" }
+        if Self.credentialCodes.contains(code) {
+            text += "; the credentials were refused: they are wrong or expired. Check which ones are in use (AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws/credentials) and refresh them (new keys, or `aws sso login` / `aws configure` for the profile)"
+        }
         return text
     }
+
+    /// Codes AWS answers for credentials it does not take: unknown keys, a bad secret, an
+    /// expired session.
+    static let credentialCodes: Set<String> = [
+        "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+        "SignatureDoesNotMatch", "InvalidSignatureException", "InvalidAccessKeyId", "RequestExpired", "AuthFailure",
+    ]
 
     /// Reads an error answer in any of AWS's shapes: JSON (`__type`, `code`, `message`/`Message`,
     /// with the code in `X-Amzn-ErrorType` for REST-JSON services), the query protocol's XML

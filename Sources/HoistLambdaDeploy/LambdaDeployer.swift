@@ -44,6 +44,7 @@ package struct LambdaDeployer: Sendable {
     package var inlineLimit: Int64
     /// How long to retry a create while IAM propagates a new role (real AWS: up to ~10 s).
     package var rolePropagationWait: Duration = .seconds(90)
+    package var rolePropagationPause: Duration = .seconds(2)
 
     package init(config: AWSConfig, store: LambdaStore = LambdaStore(), progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.init(config: config, client: AWSClient(config: config), store: store, progress: progress)
@@ -191,7 +192,7 @@ package struct LambdaDeployer: Sendable {
                 return try await lambda.createFunction(name: name, code: code, settings: settings, tags: tags)
             } catch let error as AWSError where error.code == "InvalidParameterValueException" && error.message.contains("cannot be assumed") && clock.now < deadline {
                 progress("waiting for IAM to propagate the role of \(name)")
-                try await Task.sleep(for: .seconds(2))
+                try await Task.sleep(for: rolePropagationPause)
             }
         }
     }

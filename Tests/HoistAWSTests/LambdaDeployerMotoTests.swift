@@ -4,6 +4,7 @@ import HoistLambdaDeploy
 import HoistLambdaPackage
 import NIOConcurrencyHelpers
 import NIOHTTP1
+import Synchronization
 import Testing
 @testable import HoistAWS
 
@@ -172,14 +173,14 @@ struct LambdaDeployerMotoTests {
         defer { setup.stop() }
         let zip = try Self.zip("#!/bin/sh\n", in: setup.home)
         let endpoints: [AWSService: String] = [.iam: setup.moto.url, .lambda: setup.moto.url, .cloudWatchLogs: setup.moto.url]
-        let bad = AWSConfig(credentials: AWSCredentials(accessKeyID: "AKIAWRONGWRONGWRONG1", secretAccessKey: "wrong"), region: "us-east-1", endpoints: endpoints)
+        let bad = AWSConfig(credentials: AWSCredentials(accessKeyID: "AKIAWRONGWRONGWRONG1", secretAccessKey: "Wr0ngS3cretValue"), region: "us-east-1", endpoints: endpoints)
         let deployer = LambdaDeployer(config: bad, store: setup.store)
         do {
             try await deployer.deploy(LambdaDeployRequest(name: "nope", zipPath: zip.path, zipSha256: zip.sha, runtime: "provided.al2023", handler: "nope", streams: false, options: LambdaOptions()))
             Issue.record("a deploy with unknown keys succeeded")
         } catch let error as AWSError {
             #expect(error.statusCode == 403 || error.code.contains("InvalidClientTokenId") || error.code.contains("UnrecognizedClient"), "\(error)")
-            #expect(!error.description.contains("wrong"), "the secret is not in the error: \(error)")
+            #expect(!error.description.contains("Wr0ngS3cretValue"), "the secret is not in the error: \(error)")
         }
         #expect(try setup.store.load("nope") == nil)
     }
@@ -209,4 +210,87 @@ struct LambdaDeployerMotoTests {
         try LambdaOptions(timeout: .seconds(900), memorySize: 10_240, tmpSize: 10_240, retentionDays: nil).validate()
         try LambdaOptions(timeout: .seconds(1), memorySize: 128, tmpSize: 512).validate()
     }
+}
+
+extension LambdaDeployerMotoTests {
+    /// moto does not check a request's time or a session token's expiry, so AWS's answer to
+    /// expired credentials comes from a stand-in, as AWS words it.
+    @Test("expired credentials fail the deploy with AWS's error and what to do about it, sent once")
+    func expiredCredentials() async throws {
+        let server = try await LocalHTTPServer.start { _ in
+            StubResponse(status: 403, headers: [("X-Amzn-ErrorType", "ExpiredTokenException")],
+                         body: #"{"message":"The security token included in the request is expired"}"#)
+        }
+        let home = NSTemporaryDirectory() + "hoist-deploy-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let zip = try Self.zip("#!/bin/sh\n", in: home)
+        let config = AWSConfig(credentials: AWSCredentials(accessKeyID: "ASIAEXPIRED", secretAccessKey: "0ldS3cretValue", sessionToken: "St4leT0kenValue"),
+                               region: "us-east-1", endpoints: [.lambda: server.url, .iam: server.url, .cloudWatchLogs: server.url])
+        let store = LambdaStore(home: HoistHome(home))
+        do {
+            try await LambdaDeployer(config: config, store: store).deploy(LambdaDeployRequest(
+                name: "late", zipPath: zip.path, zipSha256: zip.sha, runtime: "provided.al2023", handler: "late", streams: false, options: LambdaOptions()))
+            Issue.record("a deploy with expired credentials succeeded")
+        } catch let error as AWSError {
+            #expect(error.code == "ExpiredTokenException" && error.statusCode == 403)
+            #expect(error.description.contains("The security token included in the request is expired"), "\(error)")
+            #expect(error.description.contains("refresh them"), "\(error)")
+            #expect(!error.description.contains("St4leT0kenValue") && !error.description.contains("0ldS3cretValue"), "no secret in the error: \(error)")
+        }
+        await server.stop()
+        #expect(server.requests.count == 1, "an expired token is not retried: \(server.requests.count) requests")
+        #expect(try store.load("late") == nil)
+    }
+
+    /// moto makes roles usable at once; AWS takes seconds to propagate a new one, and says so.
+    @Test("a create Lambda refuses while IAM propagates the new role is tried again until it passes")
+    func rolePropagation() async throws {
+        let creates = Counter()
+        let server = try await LocalHTTPServer.start { request in
+            let text = request.text
+            if text.contains("Action=GetRole") {
+                return StubResponse(status: 404, body: "<ErrorResponse><Error><Code>NoSuchEntity</Code><Message>none</Message></Error></ErrorResponse>")
+            }
+            if text.contains("Action=CreateRole") {
+                return StubResponse(body: "<CreateRoleResponse><CreateRoleResult><Role><RoleName>hoist-fresh-role</RoleName><Arn>arn:aws:iam::123456789012:role/hoist-fresh-role</Arn></Role></CreateRoleResult></CreateRoleResponse>")
+            }
+            if text.contains("Action=PutRolePolicy") { return StubResponse(body: "<PutRolePolicyResponse/>") }
+            if request.method == "POST", request.uri.hasSuffix("/functions") {
+                let attempt = creates.count.withLock { value in value += 1; return value }
+                if attempt < 3 {
+                    return StubResponse(status: 400, headers: [("X-Amzn-ErrorType", "InvalidParameterValueException")],
+                                        body: #"{"message":"The role defined for the function cannot be assumed by Lambda."}"#)
+                }
+                return StubResponse(status: 201, body: #"{"FunctionName":"fresh","FunctionArn":"arn:aws:lambda:us-east-1:123456789012:function:fresh","State":"Active"}"#)
+            }
+            if request.method == "GET", request.uri.hasSuffix("/functions/fresh") {
+                if creates.count.withLock({ $0 }) < 3 {
+                    return StubResponse(status: 404, headers: [("X-Amzn-ErrorType", "ResourceNotFoundException")], body: #"{"message":"Function not found"}"#)
+                }
+                return StubResponse(body: #"{"Configuration":{"FunctionName":"fresh","FunctionArn":"arn:aws:lambda:us-east-1:123456789012:function:fresh","State":"Active","LastUpdateStatus":"Successful","CodeSha256":"abc"}}"#)
+            }
+            if request.header("X-Amz-Target") != nil { return StubResponse(body: "{}") }
+            return StubResponse(status: 500, body: "unexpected \(request.method) \(request.uri)")
+        }
+        let home = NSTemporaryDirectory() + "hoist-deploy-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let zip = try Self.zip("#!/bin/sh\n", in: home)
+        let config = AWSConfig(credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"), region: "us-east-1",
+                               endpoints: [.lambda: server.url, .iam: server.url, .cloudWatchLogs: server.url])
+        let lines = LockedLines()
+        var deployer = LambdaDeployer(config: config, store: LambdaStore(home: HoistHome(home)), progress: { lines.append($0) })
+        deployer.rolePropagationPause = .milliseconds(10)
+        let saved = try await deployer.deploy(LambdaDeployRequest(
+            name: "fresh", zipPath: zip.path, zipSha256: zip.sha, runtime: "provided.al2023", handler: "fresh", streams: false, options: LambdaOptions()))
+        await server.stop()
+        #expect(creates.count.withLock { $0 } == 3)
+        #expect(saved.arn.hasSuffix(":function:fresh") && saved.managedRole == "hoist-fresh-role")
+        #expect(lines.all.filter { $0.contains("waiting for IAM to propagate the role of fresh") }.count == 2, "\(lines.all)")
+    }
+}
+
+final class LockedLines: Sendable {
+    private let lines = NIOLockedValueBox<[String]>([])
+    func append(_ line: String) { lines.withLockedValue { $0.append(line) } }
+    var all: [String] { lines.withLockedValue { $0 } }
 }
