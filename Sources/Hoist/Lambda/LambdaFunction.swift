@@ -109,6 +109,45 @@ public struct LambdaFunction: Sendable {
         return try loaded(functionName, system: system)
     }
 
+    /// Builds `product`, an executable product of the Swift package in `directory` that is a
+    /// Hoist app (release, `--static-swift-stdlib`, in `.build-lambda`), or takes the app already
+    /// built at `executable`, and deploys its function `handler` as the Lambda function `name`
+    /// (default: `handler`). For deploying an app other than the running one.
+    ///
+    /// ```swift
+    /// let f = try await LambdaFunction.fromProduct("my-app", handler: "summer")
+    /// let g = try await LambdaFunction.fromProduct(executable: ".build-lambda/release/my-app", handler: "summer")
+    /// ```
+    public static func fromProduct(
+        _ product: String? = nil, executable: String? = nil, handler: String, name: String? = nil, directory: String? = nil,
+        profile: String? = nil, region: String? = nil, options: LambdaOptions = LambdaOptions()
+    ) async throws -> LambdaFunction {
+        try options.validate()
+        guard (product == nil) != (executable == nil) else {
+            throw HoistError(.invalidConfiguration, "give either a product to build or the executable of one built before, not \(product == nil ? "neither" : "both")")
+        }
+        let functionName = name ?? handler
+        let system = try LambdaSystem(target: LambdaTarget(profile: profile, region: region, options: options, functionName: functionName))
+        let printer = OutputPrinter(function: "\(functionName) deploy")
+        defer { printer.flush() }
+        let log: @Sendable (String) -> Void = { printer.write(.stderr, ByteBuffer(string: $0 + "\n")) }
+        let packageOptions = LambdaPackageOptions(
+            directory: directory ?? FileManager.default.currentDirectoryPath, outputDirectory: HoistHome.current.root + "/cache/lambda-products",
+            name: functionName, architecture: options.architecture, log: log)
+        let package: LambdaPackage
+        if let product {
+            package = try await LambdaPackager.package(product: product, options: packageOptions)
+        } else {
+            package = try await LambdaPackager.package(executable: executable!, options: packageOptions)
+        }
+        var deployer = LambdaDeployer(config: system.config, store: system.store)
+        deployer.progress = log
+        try await deployer.deploy(LambdaDeployRequest(
+            name: functionName, zipPath: package.zipPath, zipSha256: try AppPackages.codeSha256(of: package.zipPath),
+            runtime: LambdaRuntime.providedAL2023.rawValue, handler: handler, streams: false, options: options))
+        return try loaded(functionName, system: system)
+    }
+
     /// A function deployed earlier (from any process), by the name it was saved under; its
     /// region is the one in its ARN, its profile the one it was deployed with.
     public static func named(_ name: String) throws -> LambdaFunction {

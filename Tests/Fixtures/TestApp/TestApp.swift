@@ -793,6 +793,11 @@ extension TestApp {
             try await py.teardown()
         }
 
+        // An app built before (here: this very binary), deployed by path rather than as the running app.
+        let built = try await LambdaFunction.fromProduct(executable: ProcessSupport.executablePath, handler: "add", name: "add-built")
+        print("built=\(try await built.typed(add)(40, 2))")
+        try await built.teardown()
+
         print("saved=\(LambdaFunction.deployed().map(\.name).sorted().joined(separator: ","))")
         try await LambdaFunction.named("add").teardown()
         print("afterTeardown=\(LambdaFunction.deployed().map(\.name).sorted().joined(separator: ","))")
