@@ -41,9 +41,10 @@ struct DeployTests {
     func setupOutputStreams() async throws {
         try await withDaemon { daemon in
             // The setup waits for a file that the caller creates only when it has seen the
-            // setup's first line: it finishes only if that line arrived while it ran.
+            // setup's first line: it finishes only if that line arrived while it ran (it waits up
+            // to 60 s, for a machine loaded by the rest of the suite).
             let flag = daemon.home.root + "/setup-seen"
-            let env = Env(name: "staged", setup: ["echo ready; i=0; while [ $i -lt 100 ]; do [ -f \(flag) ] && echo done && exit 0; sleep 0.1; i=$((i+1)); done; exit 1"])
+            let env = Env(name: "staged", setup: ["echo ready; i=0; while [ $i -lt 600 ]; do [ -f \(flag) ] && echo done && exit 0; sleep 0.1; i=$((i+1)); done; exit 1"])
             let request = DaemonAPI.DeployRequest(sha256: try ExecutableHash.computeSHA256(of: Binaries.testApp), executablePath: Binaries.testApp, env: env, secretValues: [:])
             let seen = NIOLockedValueBox("")
             let response = try await daemon.client.deploy(app: "testapp", request: request) { kind, bytes in
