@@ -12,7 +12,7 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 
 /// `hoist-bench`: Hoist's speed figures on this machine, in a release build:
 ///
-///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N] [--compare ray,runhouse]
+///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N] [--runs N] [--json FILE] [--compare ray,runhouse]
 ///                                      [--cluster HOST[,HOST…] [--ssh-config FILE]]
 ///
 /// It starts a daemon of its own (a private home and port), deploys itself, measures, and
@@ -38,33 +38,24 @@ struct HoistBench: HoistApp {
         print(row("first deploy (starts the daemon, copies the binary)", ms(ContinuousClock.now - firstDeploy)))
 
         for i in 0..<500 { _ = try await remote(i, 1) }
+        let results = Results(runs: options.runs)
 
-        var latencies: [Duration] = []
-        latencies.reserveCapacity(options.calls)
-        for i in 0..<options.calls {
-            let start = ContinuousClock.now
+        // Each latency figure: a warm-up, then `--runs` runs of `--calls` calls; the median of
+        // the runs' p50, p90 and p99.
+        let quietCall = try await results.latency("call latency, 1 caller (.quiet())", runs: options.runs, calls: options.calls) { i in
             let sum = try await remote(i, 1)
-            latencies.append(ContinuousClock.now - start)
             precondition(sum == i + 1)
         }
-        latencies.sort()
-        let p50 = latencies[latencies.count / 2]
-        let p99 = latencies[latencies.count * 99 / 100]
-        print(row("call latency, 1 caller, p50", ms(p50)))
-        print(row("call latency, 1 caller, p99", ms(p99)))
+        let p50 = quietCall.p50
+        let p99 = quietCall.p99
 
         // The call users make by default streams the function's output back (`.quiet()` above
         // does not): the same function, measured the way `try await remote(1, 2)` runs.
         let streamed = remote.quiet(false)
         for i in 0..<300 { _ = try await streamed(i, 1) }
-        var defaults: [Duration] = []
-        for i in 0..<options.calls {
-            let start = ContinuousClock.now
+        _ = try await results.latency("default call (output streamed)", runs: options.runs, calls: options.calls) { i in
             _ = try await streamed(i, 1)
-            defaults.append(ContinuousClock.now - start)
         }
-        defaults.sort()
-        print(row("default call (output streamed), p50 / p99", ms(defaults[defaults.count / 2]) + " / " + ms(defaults[defaults.count * 99 / 100])))
 
         // The same raw call over the daemon's private socket and over TCP loopback with the token.
         let token = try HoistHome(home).controlToken()
@@ -75,26 +66,32 @@ struct HoistBench: HoistApp {
         for (label, client) in transports {
             let body = ByteBuffer(string: "[1,2]")
             for _ in 0..<300 { _ = try await client.call(app: name, function: add.name, body: body) }
-            var times: [Duration] = []
-            for _ in 0..<min(options.calls, 5000) {
-                let start = ContinuousClock.now
+            _ = try await results.latency("raw call over the \(label)", runs: options.runs, calls: min(options.calls, 5000)) { _ in
                 let answer = try await client.call(app: name, function: add.name, body: body)
-                times.append(ContinuousClock.now - start)
                 precondition(String(buffer: answer) == "3")
             }
-            times.sort()
-            print(row("raw call over the \(label), p50 / p99", ms(times[times.count / 2]) + " / " + ms(times[times.count * 99 / 100])))
         }
 
-        let throughput = try await callsPerSecond(remote, callers: options.callers, seconds: options.seconds)
-        print(row("calls per second, \(options.callers) callers, \(options.replicas) workers", String(format: "%.0f", throughput)))
+        var rates: [Double] = []
+        for _ in 0..<options.runs {
+            rates.append(try await callsPerSecond(remote, callers: options.callers, seconds: options.seconds))
+        }
+        let throughput = median(rates)
+        print(row("calls per second, \(options.callers) callers, \(options.replicas) workers", String(format: "%.0f", throughput) + results.spread(rates, format: "%.0f")))
+        results.record("calls per second, \(options.callers) callers", ["calls_per_second": throughput, "runs": rates])
 
         let inputs = (0..<options.mapInputs).map { ($0, 1) }
-        let mapStart = ContinuousClock.now
-        let sums = try await remote.starmap(inputs)
-        let mapTime = ContinuousClock.now - mapStart
-        precondition(sums.count == inputs.count && sums.last == inputs.count)
-        print(row("map over \(options.mapInputs) inputs", ms(mapTime) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / toSeconds(mapTime))))
+        var mapTimes: [Double] = []
+        for _ in 0..<options.runs {
+            let mapStart = ContinuousClock.now
+            let sums = try await remote.starmap(inputs)
+            mapTimes.append(toSeconds(ContinuousClock.now - mapStart))
+            precondition(sums.count == inputs.count && sums.last == inputs.count)
+        }
+        let mapSeconds = median(mapTimes)
+        let mapTime = Duration.seconds(mapSeconds)
+        print(row("map over \(options.mapInputs) inputs", ms(mapTime) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / mapSeconds) + results.spread(mapTimes.map { $0 * 1000 }, format: "%.0f ms")))
+        results.record("map over \(options.mapInputs) inputs", ["seconds": mapSeconds, "runs": mapTimes])
 
         var redeploys: [Duration] = []
         for _ in 0..<20 {
@@ -104,6 +101,7 @@ struct HoistBench: HoistApp {
         }
         redeploys.sort()
         print(row("unchanged redeploy, median of 20", ms(redeploys[redeploys.count / 2])))
+        results.record("unchanged redeploy", ["median_ms": toSeconds(redeploys[redeploys.count / 2]) * 1000])
 
         if !options.clusterHosts.isEmpty {
             try await clusterFigures(options)
@@ -127,6 +125,12 @@ struct HoistBench: HoistApp {
             let perInput = (figures.map_seconds / Double(peerInputs)) / (toSeconds(mapTime) / Double(options.mapInputs))
             let mapLabel = "map over \(peerInputs) inputs" + (peerInputs == options.mapInputs ? "" : " (ratio per input)")
             print(row(mapLabel, String(format: "%.3f ms   x%.1f  (%.0f calls/s)", figures.map_seconds * 1000, perInput, Double(peerInputs) / figures.map_seconds)))
+            results.record("peer \(figures.peer)", ["p50_ms": figures.p50_ms, "p99_ms": figures.p99_ms, "calls_per_second": figures.calls_per_second,
+                                                     "map_seconds": figures.map_seconds, "map_inputs": peerInputs])
+        }
+        if let path = options.json {
+            try results.write(to: path)
+            print("figures written to \(path)")
         }
     }
 
@@ -187,6 +191,11 @@ struct HoistBench: HoistApp {
         return Double(total) / toSeconds(ContinuousClock.now - start)
     }
 
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted[sorted.count / 2]
+    }
+
     static func toSeconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
@@ -224,6 +233,10 @@ struct Options {
     var lambdaOnly = false
     var lambdaCalls = 2000
     var lambdaPython: String?
+    /// How many times each figure is measured (after a warm-up); the median is reported.
+    var runs = 3
+    /// Where to write the figures as JSON.
+    var json: String?
 
     init(_ arguments: ArraySlice<String>) {
         var iterator = arguments.makeIterator()
@@ -245,8 +258,10 @@ struct Options {
             case "--compare": peers += value.map { $0.split(separator: ",").map(String.init) } ?? []
             case "--cluster": clusterHosts += value.map { $0.split(separator: ",").map(String.init) } ?? []
             case "--ssh-config": sshConfig = value
+            case "--runs": runs = max(1, value.flatMap(Int.init) ?? runs)
+            case "--json": json = value
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --runs N --json FILE --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
                 exit(64)
             }
         }
