@@ -12,7 +12,7 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 
 /// `hoist-bench`: Hoist's speed figures on this machine, in a release build:
 ///
-///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N] [--runs N] [--json FILE] [--compare ray,runhouse]
+///     swift run -c release hoist-bench [--calls N] [--seconds S] [--callers C] [--replicas R] [--map N] [--runs N] [--json FILE] [--scaling] [--compare ray,runhouse]
 ///                                      [--cluster HOST[,HOST…] [--ssh-config FILE]]
 ///
 /// It starts a daemon of its own (a private home and port), deploys itself, measures, and
@@ -20,7 +20,7 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 @main
 struct HoistBench: HoistApp {
     static let name = "bench"
-    static let functions: [any HoistFunction] = [add, pause]
+    static let functions: [any HoistFunction] = [add, pause, echo]
 
     static func run() async throws {
         let options = Options(CommandLine.arguments.dropFirst())
@@ -103,6 +103,9 @@ struct HoistBench: HoistApp {
         print(row("unchanged redeploy, median of 20", ms(redeploys[redeploys.count / 2])))
         results.record("unchanged redeploy", ["median_ms": toSeconds(redeploys[redeploys.count / 2]) * 1000])
 
+        if options.scaling {
+            try await Scaling.run(system: system, home: home, options: options, results: results)
+        }
         if !options.clusterHosts.isEmpty {
             try await clusterFigures(options)
         }
@@ -237,10 +240,16 @@ struct Options {
     var runs = 3
     /// Where to write the figures as JSON.
     var json: String?
+    /// Adds the scaling curves: callers, map sizes, payload sizes with peak memory.
+    var scaling = false
 
     init(_ arguments: ArraySlice<String>) {
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
+            if argument == "--scaling" {
+                scaling = true
+                continue
+            }
             if argument == "--lambda" || argument == "--lambda-only" {
                 lambda = true
                 lambdaOnly = argument == "--lambda-only"
@@ -261,7 +270,7 @@ struct Options {
             case "--runs": runs = max(1, value.flatMap(Int.init) ?? runs)
             case "--json": json = value
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --runs N --json FILE --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --runs N --json FILE --scaling --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
                 exit(64)
             }
         }

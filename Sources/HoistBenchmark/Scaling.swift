@@ -1,0 +1,79 @@
+import Foundation
+import Hoist
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Echoes its argument: the function of the payload curve.
+let echo = Function("echo") { (text: String) in text }
+
+/// `hoist-bench --scaling`: how the figures grow — calls per second by callers, `map` time by
+/// inputs, echo time by payload size — with the peak memory of the daemon and the workers for
+/// each echo. Nothing should grow faster than linearly.
+enum Scaling {
+    static func run(system: System, home: String, options: Options, results: Results) async throws {
+        print("")
+        print("Scaling (local daemon, \(options.replicas) workers)")
+        let add = try await add.to(system, env: Env(replicas: options.replicas)).quiet()
+        for callers in [1, 8, 32, 128] {
+            let rate = try await HoistBench.callsPerSecond(add, callers: callers, seconds: min(options.seconds, 2))
+            print(HoistBench.row("calls per second, \(callers) callers", String(format: "%.0f", rate)))
+            results.record("scaling: calls per second, \(callers) callers", ["calls_per_second": rate])
+        }
+        for count in [100, 1000, 10_000, 100_000] {
+            let inputs = (0..<count).map { ($0, 1) }
+            let start = ContinuousClock.now
+            let sums = try await add.starmap(inputs)
+            let seconds = HoistBench.toSeconds(ContinuousClock.now - start)
+            precondition(sums.count == count && sums[count - 1] == count)
+            print(HoistBench.row("map over \(count) inputs", String(format: "%.3f s  (%.1f µs an input)", seconds, seconds / Double(count) * 1e6)))
+            results.record("scaling: map over \(count) inputs", ["seconds": seconds])
+        }
+
+        let remote = try await echo.to(system, env: Env(replicas: options.replicas)).quiet()
+        let daemon = pid(in: home + "/daemon.pid")
+        for (label, size) in [("1 KB", 1 << 10), ("1 MB", 1 << 20), ("16 MB", 16 << 20), ("64 MB", 64 << 20), ("256 MB", 256 << 20)] {
+            let text = String(repeating: "a", count: size)
+            let processes = [daemon].compactMap { $0 } + (daemon.map(children) ?? [])
+            for process in processes { resetPeak(process) }
+            let attempts = size >= 64 << 20 ? 1 : 3
+            var times: [Double] = []
+            for _ in 0..<attempts {
+                let start = ContinuousClock.now
+                let back = try await remote(text)
+                times.append(HoistBench.toSeconds(ContinuousClock.now - start))
+                precondition(back.utf8.count == size)
+            }
+            let seconds = times.sorted()[times.count / 2]
+            let daemonPeak = daemon.map(peakBytes) ?? 0
+            let workerPeak = (daemon.map(children) ?? []).map(peakBytes).max() ?? 0
+            print(HoistBench.row("echo of a \(label) string", String(format: "%.3f s   peak RSS: daemon %.0f MB, a worker %.0f MB", seconds, Double(daemonPeak) / 1e6, Double(workerPeak) / 1e6)))
+            results.record("scaling: echo \(label)", ["seconds": seconds, "bytes": size, "daemon_peak_rss_bytes": daemonPeak, "worker_peak_rss_bytes": workerPeak])
+        }
+    }
+
+    static func pid(in file: String) -> Int32? {
+        (try? String(contentsOfFile: file, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// The daemon's children (its workers), from every thread's `children` list.
+    static func children(of pid: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return Array(Set(tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0) }
+        })).sorted()
+    }
+
+    /// Resets the peak resident set (`VmHWM`) to the current one, so that the next read is this echo's peak.
+    static func resetPeak(_ pid: Int32) {
+        try? "5".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    static func peakBytes(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kilobytes * 1024
+    }
+}
