@@ -53,6 +53,11 @@ public enum ExecutableHash {
     }
 
     public static func computeSHA256(of path: String) throws -> String {
+        try digest(of: path).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The SHA-256 of a file, read in 8 MB chunks (binaries and zips are tens of megabytes).
+    public static func digest(of path: String) throws -> [UInt8] {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw HoistError(.deployFailed, "cannot read \(path) to hash it")
         }
@@ -61,6 +66,6 @@ public enum ExecutableHash {
         while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty {
             hasher.update(data: chunk)
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Array(hasher.finalize())
     }
 }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HoistClient
 import HoistCore
@@ -48,12 +47,6 @@ package enum AppPackages {
 
     /// Base64 of a file's SHA-256: Lambda's `CodeSha256`.
     package static func codeSha256(of path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw HoistError(.deployFailed, "cannot read \(path) to hash it")
-        }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return Data(hasher.finalize()).base64EncodedString()
+        Data(try ExecutableHash.digest(of: path)).base64EncodedString()
     }
 }

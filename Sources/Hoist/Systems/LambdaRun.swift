@@ -53,9 +53,10 @@ struct LambdaRun: RunHandle {
             record.status = .failed
             let text = line.dropFirst("[ERROR]".count).trimmingCharacters(in: .whitespaces)
             let (type, message) = text.firstIndex(of: ":").map { (String(text[..<$0]), text[text.index(after: $0)...].trimmingCharacters(in: .whitespaces)) } ?? ("Unhandled", text)
-            if let error = LambdaSystem.hoistError(type: type, message: message, stackTrace: [], function: function) as? RemoteError {
+            let error = LambdaSystem.hoistError(type: type, message: message, stackTrace: [], function: function)
+            if let error = error as? RemoteError {
                 record.failure = CallFailure(remote: error)
-            } else if let error = LambdaSystem.hoistError(type: type, message: message, stackTrace: [], function: function) as? HoistError {
+            } else if let error = error as? HoistError {
                 record.failure = CallFailure(error)
             }
         } else {

@@ -40,11 +40,10 @@ struct LambdaSystem: SystemBackend {
         let zip = try await AppPackages.zip(architecture: options.architecture, log: log)
         var deployer = LambdaDeployer(config: config, store: store)
         deployer.progress = log
-        let saved = try await deployer.deploy(LambdaDeployRequest(
+        try await deployer.deploy(LambdaDeployRequest(
             name: lambdaName(unit.function), zipPath: zip.path, zipSha256: zip.sha256, runtime: "provided.al2023",
             handler: unit.function, streams: unit.streams, options: options))
         // A map runs four calls per "replica" at once: 16 gives 64 invocations in flight.
-        _ = saved
         return options.reservedConcurrency.map { Swift.max(1, $0 / 4) } ?? 16
     }
 
