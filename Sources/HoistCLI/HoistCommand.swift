@@ -38,22 +38,15 @@ func withExitCodes(_ body: () async throws -> Void) async throws {
     } catch let error as HoistError {
         FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
         throw ExitCode(exitCode(for: error.code))
-    } catch let error as RemoteError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(1)
     } catch let error as SSHError {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(3)
-    } catch let error as AWSError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(1)
     } catch let error as LambdaFunctionError {
+        // The error document as Lambda sent it: its stack trace and any fields of its own.
         FileHandle.standardError.write(Data("error: \(error)\n\(error.payload)\n".utf8))
         throw ExitCode(1)
-    } catch let error as LambdaStreamError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(1)
-    } catch let error as LambdaWaitError {
+    } catch where error is RemoteError || error is AWSError || error is LambdaStreamError || error is LambdaWaitError {
+        // Errors that describe themselves in full: the function threw, or AWS refused.
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
     }
