@@ -1,5 +1,7 @@
 import Foundation
+import HoistClient
 import HoistCore
+import NIOCore
 
 extension RemoteFunction {
     /// Calls the function once per input, concurrently, and returns the results in input order.
@@ -12,7 +14,12 @@ extension RemoteFunction {
     /// let squares = try await remoteSquare.map(Array(1...1000))
     /// ```
     ///
-    /// - Parameter maxInFlight: How many calls run at once (default: 4 per worker, at least 16).
+    /// On Hoist's daemons the inputs travel in batches (many inputs a request, spread over the
+    /// workers by the daemon, results streamed back), so a map of many small inputs costs far
+    /// less than as many calls; on Lambda each input is an invocation.
+    ///
+    /// - Parameter maxInFlight: How many inputs run at once (default: 4 per worker on a daemon;
+    ///   on Lambda, 4 per worker and at least 16).
     public func map(_ inputs: [(repeat each Arg)], maxInFlight: Int? = nil) async throws -> [Result] {
         try await run(inputs, maxInFlight: maxInFlight, stopAtFirstFailure: true).map { try $0.get() }
     }
@@ -37,42 +44,37 @@ extension RemoteFunction {
             throw HoistError(.invalidConfiguration, "map: maxInFlight must be at least 1, got \(maxInFlight)")
         }
         guard !inputs.isEmpty else { return [] }
-        // Encoded up front: the tasks below then handle plain bytes, not tuples of a pack.
         let function = self.function
         let bodies = try inputs.map { input in try function.encodeArguments(repeat each input) }
-        return try await run(bodies: bodies, limit: min(inputs.count, maxInFlight ?? max(16, 4 * replicas)), stopAtFirstFailure: stopAtFirstFailure)
-    }
-
-    private func run(bodies: [Data], limit: Int, stopAtFirstFailure: Bool) async throws -> [Swift.Result<Result, any Error>] {
-        var outcomes = [Swift.Result<Result, any Error>?](repeating: nil, count: bodies.count)
-        try await withThrowingTaskGroup(of: (Int, Swift.Result<Result, any Error>).self) { group in
-            var next = 0
-            while next < limit {
-                let index = next
-                group.addTask { (index, await self.outcome(of: bodies[index])) }
-                next += 1
-            }
-            while let (index, outcome) = try await group.next() {
-                if stopAtFirstFailure, case let .failure(error) = outcome {
-                    group.cancelAll()
-                    throw error
-                }
-                outcomes[index] = outcome
-                if next < bodies.count {
-                    let index = next
-                    group.addTask { (index, await self.outcome(of: bodies[index])) }
-                    next += 1
-                }
-            }
+        let printer = streamsOutput ? OutputPrinter(function: function.name) : nil
+        var output: DaemonClient.OutputHandler?
+        if let printer {
+            output = { kind, bytes in printer.write(kind, bytes) }
         }
-        return outcomes.map { $0! }
-    }
-
-    private func outcome(of body: Data) async -> Swift.Result<Result, any Error> {
+        defer { printer?.flush() }
+        let handler = output
+        let map = SystemMap(
+            app: app,
+            function: target.functionName,
+            inputs: bodies,
+            deadline: try callTimeout.map(CallTimeout.validate),
+            retry: target.retry,
+            inFlight: maxInFlight,
+            replicas: replicas,
+            stopAtFirstFailure: stopAtFirstFailure
+        )
+        let outcomes: [Swift.Result<ByteBuffer, any Error>]
         do {
-            return .success(try await call(encoded: body))
+            outcomes = try await target.backend.map(map, output: handler)
         } catch {
-            return .failure(error)
+            // A cancelled caller sees the standard CancellationError, whatever the wire said.
+            if Task.isCancelled { throw CancellationError() }
+            throw error
+        }
+        return outcomes.map { outcome in
+            outcome.flatMap { bytes in
+                Swift.Result { try function.decodeResult(Data(bytes.readableBytesView)) }
+            }
         }
     }
 }

@@ -58,20 +58,11 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
             handler = { kind, bytes in printer.write(kind, bytes) }
         }
         let output = handler
-        let key = UUID().uuidString
-        let backend = target.backend
-        let retry = target.retry
-        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: key, retry: retry, spread: true)
+        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: UUID().uuidString, retry: target.retry, spread: true)
         let result: ByteBuffer
         do {
-            result = try await withTaskCancellationHandler {
-                try await Self.withConnectionRetries(retry) {
-                    try await backend.call(call, output: output)
-                }
-            } onCancel: {
-                // Cancelling the caller's task cancels the remote call.
-                Task { await backend.cancel(key) }
-            }
+            // Cancelling the caller's task cancels the remote call.
+            result = try await target.backend.cancellableCall(call, output: output)
         } catch {
             printer?.flush()
             // A cancelled caller sees the standard CancellationError, whatever the wire said.
@@ -102,20 +93,6 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     /// ```
     public func retrying(_ policy: RetryPolicy) -> Self {
         Self(function: function, target: target.with { $0.retry = policy })
-    }
-
-    /// Retries a daemon that could not be reached (connection refused: nothing was sent).
-    static func withConnectionRetries<T>(_ policy: RetryPolicy, _ body: () async throws -> T) async throws -> T {
-        try policy.validate()
-        var attempt = 1
-        while true {
-            do {
-                return try await body()
-            } catch let error as HoistError where error.code == .daemonUnavailable && attempt < policy.attempts {
-                try await Task.sleep(for: policy.pause(before: attempt))
-                attempt += 1
-            }
-        }
     }
 
     /// The same function with its output left on the system (in `hoist logs`) instead of printed here.

@@ -180,6 +180,77 @@ public struct DaemonClient: Sendable {
         }
     }
 
+    /// Calls a function once per input as one batch (``MapWire``): `inputs` are the calls'
+    /// bodies. `outcome` gets each input's result JSON, or its error (``RemoteError`` or
+    /// ``HoistError``), in input order as they finish. `inFlight` caps the inputs running at
+    /// once (the daemon's default: 4 per worker). `key` cancels the whole batch (``cancel(call:)``).
+    /// Throws for the batch as a whole (an unknown function, a daemon that went away) and what
+    /// `outcome` throws, which ends the batch: the daemon cancels the inputs still running.
+    ///
+    /// ```swift
+    /// try await daemon.map(app: "demo", function: "summer", inputs: [Data("[1,2]".utf8), Data("[3,4]".utf8)]) { index, outcome in
+    ///     print(index, (try? outcome.get()).map { String(buffer: $0) } ?? "failed")
+    /// }
+    /// ```
+    public func map(
+        app: String,
+        function: String,
+        inputs: [Data],
+        deadline: Double? = nil,
+        key: String? = nil,
+        retry: RetryPolicy? = nil,
+        inFlight: Int? = nil,
+        output: OutputHandler? = nil,
+        outcome: (Int, Result<ByteBuffer, any Error>) throws -> Void
+    ) async throws {
+        var headers = [("Content-Type", "application/json"), ("Accept", CallStream.mediaType)]
+        if output == nil { headers.append((MapWire.outputHeader, "none")) }
+        if let deadline { headers.append((CallTimeout.header, String(deadline))) }
+        if let key { headers.append((CallKey.header, key)) }
+        if let retry, retry.attempts > 1 { headers.append((RetryPolicy.header, retry.headerValue)) }
+        if let inFlight { headers.append((MapWire.inFlightHeader, String(inFlight))) }
+        if let caller = NestedCall.current { headers.append((NestedCall.header, caller)) }
+        var body = ByteBuffer()
+        body.reserveCapacity(inputs.reduce(2) { $0 + $1.count + 1 })
+        body.writeString("[")
+        for (index, input) in inputs.enumerated() {
+            if index > 0 { body.writeString(",") }
+            body.writeBytes(input)
+        }
+        body.writeString("]")
+        let response = try await pool().send(path: "/\(app)/\(function)/\(MapWire.pathComponent)", headers: headers, body: body, authorization: authorization)
+        defer { response.finish() }
+        if response.status != .ok {
+            _ = try await Self.readAll(response, expecting: .ok)
+        }
+        var parser = CallStream.Parser()
+        for try await chunk in response.body {
+            for var record in try parser.append(chunk) {
+                switch record.kind {
+                case .stdout, .stderr: output?(record.kind, record.bytes)
+                case .mapResult, .mapFailure:
+                    guard let index = record.bytes.readInteger(as: UInt32.self).map(Int.init), index < inputs.count else {
+                        throw HoistError(.badResponse, "the daemon at \(address) sent a map outcome for no input of this batch")
+                    }
+                    if record.kind == .mapResult {
+                        try outcome(index, .success(record.bytes))
+                    } else {
+                        let failure = try JSONDecoder().decode(CallFailure.self, from: Data(record.bytes.readableBytesView))
+                        try outcome(index, .failure(failure.error))
+                    }
+                case .result: return
+                case .failure:
+                    let failure = try JSONDecoder().decode(CallFailure.self, from: Data(record.bytes.readableBytesView))
+                    throw failure.error
+                case .item:
+                    throw HoistError(.badResponse, "the daemon at \(address) sent a stream element in a map")
+                }
+            }
+        }
+        try Task.checkCancellation()
+        throw HoistError(.daemonUnavailable, "the daemon at \(address) ended the map of \(app)/\(function) before every input's outcome; see `hoist logs \(app)`")
+    }
+
     /// POSTs over the call pool; with `output`, reads call-stream records (output as it comes,
     /// then a result or failure), otherwise the plain answer.
     private func post(path: String, headers: [(String, String)], body: ByteBuffer, output: OutputHandler?, noResult: () -> String) async throws -> ByteBuffer {
@@ -196,6 +267,8 @@ public struct DaemonClient: Sendable {
             for record in try parser.append(chunk) {
                 switch record.kind {
                 case .stdout, .stderr, .item: output?(record.kind, record.bytes)
+                case .mapResult, .mapFailure:
+                    throw HoistError(.badResponse, "the daemon at \(address) answered a call with a map's records")
                 case .result: return record.bytes
                 case .failure:
                     let failure = try JSONDecoder().decode(CallFailure.self, from: Data(record.bytes.readableBytesView))

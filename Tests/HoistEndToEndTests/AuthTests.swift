@@ -4,14 +4,6 @@ import HoistCore
 import NIOCore
 import Testing
 
-/// Runs blocking work (a child process, a daemon's stop) on a thread of its own, so that it does
-/// not hold one of the few cooperative threads other suites' timing-sensitive tests wait for.
-private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
 /// `curl` off the cooperative pool.
 private func curlAsync(_ url: String, _ arguments: [String] = []) async throws -> CurlResult {
     try await offPool { try curl(url, arguments) }

@@ -15,6 +15,10 @@ package protocol SystemBackend: Sendable {
     /// One call. `output` receives what the function prints and, for a streaming function, its
     /// elements, as they come.
     func call(_ call: SystemCall, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer
+    /// Calls the function once per input and returns each input's outcome in input order;
+    /// with `stopAtFirstFailure`, throws the first failure instead and cancels what is left.
+    /// Systems that take batches send many inputs a request; the default makes one call each.
+    func map(_ map: SystemMap, output: DaemonClient.OutputHandler?) async throws -> [Swift.Result<ByteBuffer, any Error>]
     /// Cancels the call made with `key`, wherever it runs.
     func cancel(_ key: String) async
     /// Starts a run and returns at once; `name` names it (a name in use is an error).
@@ -52,6 +56,83 @@ package struct SystemCall: Sendable {
     var spread: Bool
     /// Whether the function streams its elements (a ``StreamingFunction``).
     var streaming: Bool = false
+}
+
+/// A map as a system takes it: each input's arguments already encoded.
+package struct SystemMap: Sendable {
+    var app: String
+    var function: String
+    var inputs: [Data]
+    var deadline: Double?
+    var retry: RetryPolicy?
+    /// Inputs running at once, or `nil` for the system's default.
+    var inFlight: Int?
+    /// The workers serving the app, for the default of `inFlight`.
+    var replicas: Int
+    var stopAtFirstFailure: Bool
+}
+
+extension SystemBackend {
+    /// One call per input, `inFlight` at once (default 4 per worker, at least 16).
+    package func map(_ map: SystemMap, output: DaemonClient.OutputHandler?) async throws -> [Swift.Result<ByteBuffer, any Error>] {
+        let limit = min(map.inputs.count, map.inFlight ?? max(16, 4 * map.replicas))
+        var outcomes = [Swift.Result<ByteBuffer, any Error>?](repeating: nil, count: map.inputs.count)
+        try await withThrowingTaskGroup(of: (Int, Swift.Result<ByteBuffer, any Error>).self) { group in
+            var next = 0
+            func add() {
+                let index = next
+                next += 1
+                let call = SystemCall(app: map.app, function: map.function, body: map.inputs[index], deadline: map.deadline, key: UUID().uuidString, retry: map.retry, spread: true)
+                group.addTask {
+                    do {
+                        return (index, .success(try await self.cancellableCall(call, output: output)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            while next < limit { add() }
+            while let (index, outcome) = try await group.next() {
+                if map.stopAtFirstFailure, case let .failure(error) = outcome {
+                    group.cancelAll()
+                    throw error
+                }
+                outcomes[index] = outcome
+                if next < map.inputs.count { add() }
+            }
+        }
+        return outcomes.map { $0! }
+    }
+
+    /// A call whose caller's cancellation cancels it on the system, retried while the system
+    /// cannot be reached as its retry policy allows.
+    package func cancellableCall(_ call: SystemCall, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer {
+        let key = call.key ?? UUID().uuidString
+        var call = call
+        call.key = key
+        let sent = call
+        return try await withTaskCancellationHandler {
+            try await withConnectionRetries(call.retry ?? .none) {
+                try await self.call(sent, output: output)
+            }
+        } onCancel: {
+            Task { await self.cancel(key) }
+        }
+    }
+}
+
+/// Retries a system that could not be reached (connection refused: nothing was sent).
+package func withConnectionRetries<T>(_ policy: RetryPolicy, _ body: () async throws -> T) async throws -> T {
+    try policy.validate()
+    var attempt = 1
+    while true {
+        do {
+            return try await body()
+        } catch let error as HoistError where error.code == .daemonUnavailable && attempt < policy.attempts {
+            try await Task.sleep(for: policy.pause(before: attempt))
+            attempt += 1
+        }
+    }
 }
 
 /// A run as its system keeps it.

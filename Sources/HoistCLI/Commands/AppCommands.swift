@@ -171,30 +171,21 @@ struct MapCommand: AsyncParsableCommand {
     @Argument(help: "The app.") var app: String
     @Argument(help: "The function.") var function: String
     @Argument(help: "A file of inputs, or - for standard input.") var inputs: String
-    @Option(help: "Calls in flight at once.") var concurrency = 32
+    @Option(help: "Inputs running at once on the daemon (default: 4 per worker).") var concurrency: Int?
     @Flag(help: "Show progress even when standard error is not a terminal.") var progress = false
 
     func run() async throws {
         try await withExitCodes {
-            guard concurrency >= 1 else { throw HoistError(.invalidConfiguration, "--concurrency must be at least 1") }
+            if let concurrency, concurrency < 1 { throw HoistError(.invalidConfiguration, "--concurrency must be at least 1") }
             let data = inputs == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: inputs))
             let bodies = try MapInputs.split(data)
             let bar = ProgressBar(total: bodies.count, enabled: progress || isatty(2) == 1)
             let client = options.client
             var results = [String?](repeating: nil, count: bodies.count)
-            try await withThrowingTaskGroup(of: (Int, String).self) { group in
-                var next = 0
-                func add() {
-                    let index = next
-                    next += 1
-                    group.addTask { (index, String(buffer: try await client.call(app: app, function: function, body: ByteBuffer(bytes: bodies[index])))) }
-                }
-                while next < min(concurrency, bodies.count) { add() }
-                while let (index, result) = try await group.next() {
-                    results[index] = result
-                    bar.advance()
-                    if next < bodies.count { add() }
-                }
+            // One batch: the daemon spreads the inputs over the workers, `concurrency` at once.
+            try await client.map(app: app, function: function, inputs: bodies, inFlight: concurrency) { index, outcome in
+                results[index] = String(buffer: try outcome.get())
+                bar.advance()
             }
             bar.finish()
             print("[" + results.map { $0 ?? "null" }.joined(separator: ",") + "]")

@@ -12,6 +12,10 @@ public enum CallStream {
         case result = 0x72  // "r"
         case item = 0x69  // "i"
         case failure = 0x78  // "x"
+        /// One input's result in a map: a 4-byte big-endian input index, then the result's JSON.
+        case mapResult = 0x52  // "R"
+        /// One input's failure in a map: a 4-byte big-endian input index, then a ``CallFailure``'s JSON.
+        case mapFailure = 0x58  // "X"
     }
 
     public struct Record: Sendable {
@@ -26,6 +30,15 @@ public enum CallStream {
     public static func write(_ kind: Kind, _ bytes: ByteBuffer, into out: inout ByteBuffer) {
         out.writeInteger(kind.rawValue)
         out.writeInteger(UInt32(bytes.readableBytes))
+        var bytes = bytes
+        out.writeBuffer(&bytes)
+    }
+
+    /// Writes one map input's outcome record (``Kind/mapResult`` or ``Kind/mapFailure``).
+    public static func write(_ kind: Kind, index: Int, _ bytes: ByteBuffer, into out: inout ByteBuffer) {
+        out.writeInteger(kind.rawValue)
+        out.writeInteger(UInt32(4 + bytes.readableBytes))
+        out.writeInteger(UInt32(index))
         var bytes = bytes
         out.writeBuffer(&bytes)
     }

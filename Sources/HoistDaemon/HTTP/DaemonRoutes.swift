@@ -165,6 +165,9 @@ struct DaemonRoutes: Sendable {
         router.post(":app/:function") { request, context in
             try await call(request, context: context)
         }
+        router.post(":app/:function/\(MapWire.pathComponent)") { request, context in
+            try await map(request, context: context)
+        }
     }
 
     /// `nil` when the request carries the control token; a 401 that reveals nothing otherwise.
@@ -308,13 +311,13 @@ struct DaemonRoutes: Sendable {
         )
     }
 
-    private func unknownApp(_ app: String) -> Response {
+    func unknownApp(_ app: String) -> Response {
         let known = manager.all.map(\.manifest.name)
         let list = known.isEmpty ? "no apps are deployed" : "deployed apps: \(known.joined(separator: ", "))"
         return failure(CallFailure(HoistError(.unknownApp, "no app named '\(app)'; \(list)"), known: known))
     }
 
-    private func tooLarge(length: Int?, limit: Int) -> Response {
+    func tooLarge(length: Int?, limit: Int) -> Response {
         let size = length.map { " of \($0) bytes" } ?? ""
         return failure(CallFailure(HoistError(
             .bodyTooLarge,

@@ -57,6 +57,31 @@ enum OpenAPIDocument {
                         ],
                     ] as [String: Any],
                 ]
+                guard function.streams != true else { continue }
+                // The batch route: many inputs in one request, one outcome a line in input order.
+                paths["/\(app.name)/\(function.name)/\(MapWire.pathComponent)"] = [
+                    "post": [
+                        "operationId": "\(app.name).\(function.name).map",
+                        "summary": "\(function.signature), once per input",
+                        "requestBody": [
+                            "required": true,
+                            "content": ["application/json": ["schema": ["type": "array", "items": bodySchemas.count == 1 ? bodySchemas[0] : ["oneOf": bodySchemas]]]],
+                        ],
+                        "responses": [
+                            "200": [
+                                "description": "One JSON line per input, in input order: {\"index\":N,\"result\":…} or {\"index\":N,\"error\":{…}}",
+                                "content": ["application/x-ndjson": ["schema": [
+                                    "type": "object",
+                                    "properties": ["index": ["type": "integer"], "result": schema(for: function.result), "error": ["type": "object"]],
+                                    "required": ["index"],
+                                ]]],
+                            ],
+                            "400": error("The body is not a JSON array of inputs"),
+                            "404": error("Unknown app or function"),
+                            "413": error("The body is over the daemon's limit"),
+                        ],
+                    ] as [String: Any],
+                ]
             }
         }
         let document: [String: Any] = [

@@ -13,6 +13,8 @@ final class CallRegistry: Sendable {
         /// Cancels that came before their call (a caller cancelled while its request was still
         /// on the way), kept for ``earlyCancelWindow`` so the call is cancelled when it arrives.
         var early: [String: ContinuousClock.Instant] = [:]
+        /// Maps in flight, by key: cancelling one cancels each of its inputs.
+        var batches: [String: @Sendable () -> Void] = [:]
     }
     private let state = NIOLockedValueBox(State())
     static let earlyCancelWindow = Duration.seconds(5)
@@ -38,6 +40,30 @@ final class CallRegistry: Sendable {
         }
     }
 
+    /// Registers a map under `key`; `cancel` stops its inputs. Throws when the key is taken or
+    /// was cancelled before the map arrived.
+    func registerBatch(_ key: String, cancel: @escaping @Sendable () -> Void) throws {
+        let outcome = state.withLockedValue { state -> Bool? in
+            if let cancelled = state.early.removeValue(forKey: key), ContinuousClock.now - cancelled < Self.earlyCancelWindow {
+                return nil
+            }
+            if state.batches[key] != nil || state.entries[key] != nil { return false }
+            state.batches[key] = cancel
+            return true
+        }
+        switch outcome {
+        case true: return
+        case false:
+            throw CallFailure(HoistError(.invalidConfiguration, "a call with id '\(key)' is already in flight; give each call its own \(CallKey.header)"))
+        default:
+            throw CallFailure(HoistError(.cancelled, "the map '\(key)' was cancelled before it started"))
+        }
+    }
+
+    func unregisterBatch(_ key: String) {
+        _ = state.withLockedValue { $0.batches.removeValue(forKey: key) }
+    }
+
     func unregister(_ key: String) {
         _ = state.withLockedValue { $0.entries.removeValue(forKey: key) }
     }
@@ -45,14 +71,19 @@ final class CallRegistry: Sendable {
     /// Cancels the call with this key; false when no such call is in flight. The key is
     /// remembered for a few seconds in case its call is still on the way.
     func cancel(_ key: String) -> Bool {
-        let entry = state.withLockedValue { state -> Entry? in
-            if let entry = state.entries[key] { return entry }
+        let (entry, batch) = state.withLockedValue { state -> (Entry?, (@Sendable () -> Void)?) in
+            if let entry = state.entries[key] { return (entry, nil) }
+            if let batch = state.batches[key] { return (nil, batch) }
             let now = ContinuousClock.now
             if state.early.count >= 10_000 {
                 state.early = state.early.filter { now - $0.value < Self.earlyCancelWindow }
             }
             if state.early.count < 10_000 { state.early[key] = now }
-            return nil
+            return (nil, nil)
+        }
+        if let batch {
+            batch()
+            return true
         }
         guard let entry else { return false }
         return entry.worker.cancel(entry.id)

@@ -689,6 +689,25 @@ struct TestApp: HoistApp {
             print("map=threw \(error.type)")
         }
         print("empty=\(try await remoteSquare.map([]).count)")
+
+        // Cancelling the task of a map cancels its inputs on the daemon: the workers are free
+        // for the next call at once, not after six 20 s inputs.
+        let remoteSleepy = try await sleepy.to(.local, env: Env(replicas: 2))
+        let started = ContinuousClock.now
+        let mapping = Task { try await remoteSleepy.map(Array(repeating: 20_000, count: 6)) }
+        try await Task.sleep(for: .milliseconds(700))
+        mapping.cancel()
+        let outcome: String
+        do {
+            _ = try await mapping.value
+            outcome = "returned"
+        } catch is CancellationError {
+            outcome = "CancellationError"
+        } catch {
+            outcome = "\(error)"
+        }
+        _ = try await remoteSleepy(1)
+        print("mapCancel=\(outcome),\(ContinuousClock.now - started < .seconds(15))")
         do {
             _ = try await remoteSquare.map([1], maxInFlight: 0)
         } catch let error as HoistError {

@@ -64,3 +64,11 @@ private final class LockedData: @unchecked Sendable {
     var done: Bool { lock.withLock { finished } }
     var value: Data { lock.withLock { data } }
 }
+
+/// Runs blocking work (a child process, a daemon's stop) on a thread of its own, so that it does
+/// not hold one of the few cooperative threads other suites' timing-sensitive tests wait for.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import HoistClient
+import HoistCore
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// One line of a map's newline-delimited answer.
+private struct Line: Decodable {
+    struct Failure: Decodable {
+        var kind: String
+        var message: String
+    }
+    var index: Int
+    var result: Int?
+    var error: Failure?
+}
+
+private func lines(_ body: String) throws -> [Line] {
+    try body.split(separator: "\n").map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+}
+
+@Suite("Maps as batches: POST /{app}/{function}/map", .serialized)
+struct MapBatchTests {
+    @Test("one line per input in input order; a failing input fails alone; bad batches get 400/404")
+    func ndjson() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: 2))
+            let squares = try daemon.curl("/testapp/square/map", ["-d", "[" + (1...30).map(String.init).joined(separator: ",") + "]"])
+            #expect(squares.status == 200)
+            let answered = try lines(squares.body)
+            #expect(answered.map(\.index) == Array(0..<30))
+            for (line, n) in zip(answered, 1...30) {
+                if n % 7 == 0 {
+                    #expect(line.error?.kind == "threw" && line.error?.message.contains("\(n) is") == true, "\(n): \(squares.body)")
+                } else {
+                    #expect(line.result == n * n)
+                }
+            }
+            // Inputs as a call takes them: arrays, objects by name; one bad input fails alone.
+            let mixed = try lines(try daemon.curl("/testapp/add/map", ["-d", #"[[1,2], {"a":3,"b":4}, [1], [5,6]]"#]).body)
+            #expect(mixed.map(\.result) == [3, 7, nil, 11])
+            #expect(mixed[2].error?.kind == "badArguments")
+            #expect(try daemon.curl("/testapp/add/map", ["-d", "[]"]).body.isEmpty)
+
+            let cases: [(String, String, Int, String)] = [
+                ("/testapp/add/map", "[[1,2]", 400, "the body of a map must be a JSON array"),
+                ("/testapp/add/map", #"{"a":1}"#, 400, "expected '['"),
+                ("/testapp/nosuch/map", "[1]", 404, "no function 'nosuch'"),
+                ("/nosuchapp/add/map", "[1]", 404, "no app named 'nosuchapp'"),
+                ("/testapp/countTo/map", "[[1,0]]", 400, "streams its results"),
+            ]
+            for (path, body, status, fragment) in cases {
+                let answer = try daemon.curl(path, ["-d", body])
+                #expect(answer.status == status, "\(path) \(body): \(answer.body)")
+                #expect(answer.body.contains(fragment), "\(path) \(body): \(answer.body)")
+            }
+            let window = try daemon.curl("/testapp/add/map", ["-H", "\(MapWire.inFlightHeader): 0", "-d", "[[1,2]]"])
+            #expect(window.status == 400 && window.body.contains(MapWire.inFlightHeader))
+            // The route is behind the same gate as calls: no token, no map.
+            let anonymous = try curl(daemon.baseURL + "/testapp/add/map", ["-d", "[[1,2]]"])
+            #expect(anonymous.status == 401)
+            #expect(try daemon.curl("/openapi.json").body.contains("/testapp/add/map"))
+        }
+    }
+
+    @Test("each input keeps its deadline; a crash fails its input alone and the rest run")
+    func deadlinesAndCrashes() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: 2))
+            let timed = try lines(try daemon.curl("/testapp/sleepy/map", ["-H", "\(CallTimeout.header): 0.5", "-d", "[10, 5000, 10, 10]"]).body)
+            #expect(timed.map(\.index) == [0, 1, 2, 3])
+            #expect(timed[1].error?.kind == "timedOut", "\(timed)")
+            #expect([timed[0], timed[2], timed[3]].allSatisfy { $0.result != nil })
+
+            let crashed = try lines(try daemon.curl("/testapp/trap/map", ["-d", #"["none", "fatal", "none", "none", "none"]"#]).body)
+            #expect(crashed.map(\.result) == [0, nil, 0, 0, 0])
+            #expect(crashed[1].error?.kind == "workerCrashed")
+            #expect(crashed[1].error?.message.contains("the trap function gave up") == true, "\(crashed[1])")
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+        }
+    }
+
+    @Test("cancelling a map by its Hoist-Call-Id cancels its inputs in flight and those not started")
+    func cancelByKey() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: 2))
+            let started = ContinuousClock.now
+            let map = Task {
+                try await offPool { try daemon.curl("/testapp/sleepy/map", ["-H", "\(CallKey.header): batch-1", "-d", "[20000, 20000, 20000, 20000, 20000, 20000]"]) }
+            }
+            // Cancel once both workers run an input (a cancel before the map arrives is kept too).
+            try await Task.sleep(for: .milliseconds(700))
+            let cancel = try daemon.curl("/_hoist/calls/batch-1/cancel", ["-X", "POST"])
+            #expect(cancel.status == 200, "\(cancel.body)")
+            let answered = try lines(try await map.value.body)
+            // Six 20 s inputs on two workers would take a minute; the bound only tells cancelled from run.
+            #expect(ContinuousClock.now - started < .seconds(15))
+            #expect(answered.count == 6)
+            #expect(answered.allSatisfy { $0.error?.kind == "cancelled" }, "\(answered)")
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+        }
+    }
+
+    @Test("Hoist's client gets indexed outcomes and the functions' output as it comes")
+    func client() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: 2))
+            let outcomes = NIOLockedValueBox([Int: String]())
+            let printed = NIOLockedValueBox(ByteBuffer())
+            let inputs = (0..<20).map { Data(#"["t\#($0)", 2]"#.utf8) }
+            try await daemon.client.map(app: "testapp", function: "chatter", inputs: inputs, output: { _, bytes in
+                printed.withLockedValue { var bytes = bytes; $0.writeBuffer(&bytes) }
+            }) { index, outcome in
+                outcomes.withLockedValue { $0[index] = (try? outcome.get()).map { String(buffer: $0) } ?? "failed" }
+            }
+            #expect(outcomes.withLockedValue { $0 } == Dictionary(uniqueKeysWithValues: (0..<20).map { ($0, "2") }))
+            let text = printed.withLockedValue { String(buffer: $0) }
+            for tag in 0..<20 {
+                #expect(text.contains("t\(tag) line 1") && text.contains("t\(tag) err 1"), "output of input \(tag) missing")
+            }
+            // Quiet: the output stays in the app log.
+            let quiet = NIOLockedValueBox(0)
+            try await daemon.client.map(app: "testapp", function: "chatter", inputs: [Data(#"["hushed", 1]"#.utf8)], output: nil) { _, outcome in
+                _ = try outcome.get()
+                quiet.withLockedValue { $0 += 1 }
+            }
+            #expect(quiet.withLockedValue { $0 } == 1)
+            #expect(daemon.appLog.contains("hushed line 0"))
+        }
+    }
+}
