@@ -10,7 +10,7 @@ let echo = Function("echo") { (text: String) in text }
 
 /// `hoist-bench --scaling`: how the figures grow — calls per second by callers, `map` time by
 /// inputs, echo time by payload size — with the peak memory of the daemon and the workers for
-/// each echo. Nothing should grow faster than linearly.
+/// each map and each echo. Nothing should grow faster than linearly.
 enum Scaling {
     static func run(system: System, home: String, options: Options, results: Results) async throws {
         print("")
@@ -21,18 +21,22 @@ enum Scaling {
             print(HoistBench.row("calls per second, \(callers) callers", String(format: "%.0f", rate)))
             results.record("scaling: calls per second, \(callers) callers", ["calls_per_second": rate])
         }
+        let daemon = pid(in: home + "/daemon.pid")
         for count in [100, 1000, 10_000, 100_000] {
             let inputs = (0..<count).map { ($0, 1) }
+            // The daemon's and the workers' peaks during the map: they should not grow with it.
+            for process in [daemon].compactMap({ $0 }) + (daemon.map(children) ?? []) { resetPeak(process) }
             let start = ContinuousClock.now
             let sums = try await add.starmap(inputs)
             let seconds = HoistBench.toSeconds(ContinuousClock.now - start)
             precondition(sums.count == count && sums[count - 1] == count)
-            print(HoistBench.row("map over \(count) inputs", String(format: "%.3f s  (%.1f µs an input)", seconds, seconds / Double(count) * 1e6)))
-            results.record("scaling: map over \(count) inputs", ["seconds": seconds])
+            let daemonPeak = daemon.map(peakBytes) ?? 0
+            let workerPeak = (daemon.map(children) ?? []).map(peakBytes).max() ?? 0
+            print(HoistBench.row("map over \(count) inputs", String(format: "%.3f s  (%.1f µs an input)  peak RSS: daemon %.0f MB, a worker %.0f MB", seconds, seconds / Double(count) * 1e6, Double(daemonPeak) / 1e6, Double(workerPeak) / 1e6)))
+            results.record("scaling: map over \(count) inputs", ["seconds": seconds, "daemon_peak_rss_bytes": daemonPeak, "worker_peak_rss_bytes": workerPeak])
         }
 
         let remote = try await echo.to(system, env: Env(replicas: options.replicas)).quiet()
-        let daemon = pid(in: home + "/daemon.pid")
         for (label, size) in [("1 KB", 1 << 10), ("1 MB", 1 << 20), ("16 MB", 16 << 20), ("64 MB", 64 << 20), ("256 MB", 256 << 20)] {
             let text = String(repeating: "a", count: size)
             let processes = [daemon].compactMap { $0 } + (daemon.map(children) ?? [])

@@ -68,10 +68,11 @@ struct MapBatchTests {
     func deadlinesAndCrashes() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy(env: Env(replicas: 2))
-            let timed = try lines(try daemon.curl("/testapp/sleepy/map", ["-H", "\(CallTimeout.header): 0.5", "-d", "[10, 5000, 10, 10]"]).body)
-            #expect(timed.map(\.index) == [0, 1, 2, 3])
+            // The slow input passes its deadline; the quick ones after it do not wait behind it.
+            let timed = try lines(try daemon.curl("/testapp/sleepy/map", ["-H", "\(CallTimeout.header): 3", "-d", "[10, 20000, 10, 10, 10, 10]"]).body)
+            #expect(timed.map(\.index) == Array(0..<6))
             #expect(timed[1].error?.kind == "timedOut", "\(timed)")
-            #expect([timed[0], timed[2], timed[3]].allSatisfy { $0.result != nil })
+            #expect([timed[0], timed[2], timed[3], timed[4], timed[5]].allSatisfy { $0.result != nil }, "\(timed)")
 
             let crashed = try lines(try daemon.curl("/testapp/trap/map", ["-d", #"["none", "fatal", "none", "none", "none"]"#]).body)
             #expect(crashed.map(\.result) == [0, nil, 0, 0, 0])
@@ -86,17 +87,23 @@ struct MapBatchTests {
         try await withDaemon { daemon in
             try await daemon.deploy(env: Env(replicas: 2))
             let started = ContinuousClock.now
+            // Each input waits 10 s for a file that never appears, saying so in the app log.
+            let never = daemon.home.root + "/never"
             let map = Task {
-                try await offPool { try daemon.curl("/testapp/sleepy/map", ["-H", "\(CallKey.header): batch-1", "-d", "[20000, 20000, 20000, 20000, 20000, 20000]"]) }
+                try await offPool { try daemon.curl("/testapp/handshake/map", ["-H", "\(CallKey.header): batch-1", "-d", "[" + Array(repeating: "\"\(never)\"", count: 10).joined(separator: ",") + "]"]) }
             }
-            // Cancel once both workers run an input (a cancel before the map arrives is kept too).
-            try await Task.sleep(for: .milliseconds(700))
+            // Cancel once the map runs (a cancel that came first would refuse the map instead).
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !daemon.appLog.contains("waiting for \(never)") && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let cancel = try daemon.curl("/_hoist/calls/batch-1/cancel", ["-X", "POST"])
             #expect(cancel.status == 200, "\(cancel.body)")
             let answered = try lines(try await map.value.body)
-            // Six 20 s inputs on two workers would take a minute; the bound only tells cancelled from run.
-            #expect(ContinuousClock.now - started < .seconds(15))
-            #expect(answered.count == 6)
+            // Ten 10 s inputs on two workers would take 50 s; the bound only tells cancelled from run.
+            // Eight were sent to the workers (4 a worker), two not yet: both kinds answer cancelled.
+            #expect(ContinuousClock.now - started < .seconds(25))
+            #expect(answered.count == 10)
             #expect(answered.allSatisfy { $0.error?.kind == "cancelled" }, "\(answered)")
             #expect(try await daemon.call("add", "[1,2]") == "3")
         }

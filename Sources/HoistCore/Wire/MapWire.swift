@@ -6,7 +6,8 @@
 public enum MapWire {
     /// The last path component of a function's map route.
     public static let pathComponent = "map"
-    /// How many of the batch's inputs run at once (default: 4 per worker).
+    /// How many of the batch's inputs are sent to the workers at once (default: 4 per worker, or
+    /// 1 per worker when the inputs have a deadline, so that it counts from each input's start).
     public static let inFlightHeader = "Hoist-Max-In-Flight"
     /// `none` leaves what the function prints in the app log; call-stream callers get it otherwise.
     public static let outputHeader = "Hoist-Output"
