@@ -79,29 +79,34 @@ extension SystemBackend {
         var outcomes = [Swift.Result<ByteBuffer, any Error>?](repeating: nil, count: map.inputs.count)
         try await withThrowingTaskGroup(of: (Int, Swift.Result<ByteBuffer, any Error>).self) { group in
             var next = 0
-            func add() {
+            while next < limit {
                 let index = next
+                group.addTask { (index, await self.outcome(of: map, index, output: output)) }
                 next += 1
-                let call = SystemCall(app: map.app, function: map.function, body: map.inputs[index], deadline: map.deadline, key: UUID().uuidString, retry: map.retry, spread: true)
-                group.addTask {
-                    do {
-                        return (index, .success(try await self.cancellableCall(call, output: output)))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
             }
-            while next < limit { add() }
             while let (index, outcome) = try await group.next() {
                 if map.stopAtFirstFailure, case let .failure(error) = outcome {
                     group.cancelAll()
                     throw error
                 }
                 outcomes[index] = outcome
-                if next < map.inputs.count { add() }
+                if next < map.inputs.count {
+                    let index = next
+                    group.addTask { (index, await self.outcome(of: map, index, output: output)) }
+                    next += 1
+                }
             }
         }
-        return outcomes.map { $0! }
+        return outcomes.map { $0 ?? .failure(HoistError(.internalError, "a map input got no outcome")) }
+    }
+
+    private func outcome(of map: SystemMap, _ index: Int, output: DaemonClient.OutputHandler?) async -> Swift.Result<ByteBuffer, any Error> {
+        let call = SystemCall(app: map.app, function: map.function, body: map.inputs[index], deadline: map.deadline, key: UUID().uuidString, retry: map.retry, spread: true)
+        do {
+            return .success(try await cancellableCall(call, output: output))
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// A call whose caller's cancellation cancels it on the system, retried while the system

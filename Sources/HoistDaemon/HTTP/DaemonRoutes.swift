@@ -182,26 +182,51 @@ struct DaemonRoutes: Sendable {
         DaemonAPI.Listing(apps: manager.all.map { manager.info($0) })
     }
 
+    /// What a request resolved to, or the response that refuses it.
+    enum Resolved<Value> {
+        case ok(Value)
+        case refused(Response)
+    }
+
+    /// The app and function a request names, or the 404 that says what exists.
+    func target(of context: BasicRequestContext) throws -> Resolved<(entry: AppManager.Entry, descriptor: FunctionDescriptor)> {
+        let app = try context.parameters.require("app")
+        let function = try context.parameters.require("function")
+        guard let entry = manager.lookup(app) else { return .refused(unknownApp(app)) }
+        guard let descriptor = entry.manifest.functions.first(where: { $0.name == function }) else {
+            let names = entry.manifest.functions.map(\.name)
+            return .refused(failure(CallFailure(
+                HoistError(.unknownFunction, "app '\(app)' has no function '\(function)'; it has: \(names.joined(separator: ", "))"),
+                known: names
+            )))
+        }
+        return .ok((entry, descriptor))
+    }
+
+    /// The request's body, or the 413 that gives the daemon's limit.
+    func body(of request: Request) async -> Resolved<ByteBuffer> {
+        let limit = configuration.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            return .refused(tooLarge(length: length, limit: limit))
+        }
+        do {
+            return .ok(try await request.body.collect(upTo: limit))
+        } catch {
+            return .refused(tooLarge(length: nil, limit: limit))
+        }
+    }
+
     private func call(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let app = try context.parameters.require("app")
         let function = try context.parameters.require("function")
-        guard let entry = manager.lookup(app) else { return unknownApp(app) }
-        guard let descriptor = entry.manifest.functions.first(where: { $0.name == function }) else {
-            let names = entry.manifest.functions.map(\.name)
-            return failure(CallFailure(
-                HoistError(.unknownFunction, "app '\(app)' has no function '\(function)'; it has: \(names.joined(separator: ", "))"),
-                known: names
-            ))
+        let entry: AppManager.Entry, descriptor: FunctionDescriptor, body: ByteBuffer
+        switch try target(of: context) {
+        case let .ok(target): (entry, descriptor) = target
+        case let .refused(response): return response
         }
-        let limit = configuration.maxBodyBytes
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            return tooLarge(length: length, limit: limit)
-        }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limit)
-        } catch {
-            return tooLarge(length: nil, limit: limit)
+        switch await self.body(of: request) {
+        case let .ok(bytes): body = bytes
+        case let .refused(response): return response
         }
         let timeout: Double?
         do {

@@ -9,15 +9,11 @@ extension DaemonRoutes {
     /// order as it is known (see ``MapWire``). A failing input fails alone; the answer is 200
     /// unless the batch itself is wrong (unknown function, a body that is not an array).
     func map(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let app = try context.parameters.require("app")
         let function = try context.parameters.require("function")
-        guard let entry = manager.lookup(app) else { return unknownApp(app) }
-        guard let descriptor = entry.manifest.functions.first(where: { $0.name == function }) else {
-            let names = entry.manifest.functions.map(\.name)
-            return failure(CallFailure(
-                HoistError(.unknownFunction, "app '\(app)' has no function '\(function)'; it has: \(names.joined(separator: ", "))"),
-                known: names
-            ))
+        let entry: AppManager.Entry, descriptor: FunctionDescriptor, body: ByteBuffer
+        switch try target(of: context) {
+        case let .ok(target): (entry, descriptor) = target
+        case let .refused(response): return response
         }
         if descriptor.streams == true {
             return failure(HoistError(.invalidConfiguration, "'\(function)' streams its results; a map takes functions that return one result per input, so call it once per input"))
@@ -25,15 +21,9 @@ extension DaemonRoutes {
         if request.headers[HTTPField.Name(RunRecord.Header.run)!] != nil || request.headers[HTTPField.Name(RunRecord.Header.getOrCall)!] != nil {
             return failure(HoistError(.invalidConfiguration, "a map cannot be a named run; spawn one run per input instead"))
         }
-        let limit = configuration.maxBodyBytes
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            return tooLarge(length: length, limit: limit)
-        }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limit)
-        } catch {
-            return tooLarge(length: nil, limit: limit)
+        switch await self.body(of: request) {
+        case let .ok(bytes): body = bytes
+        case let .refused(response): return response
         }
         let inputs: [ByteBuffer]
         let timeout: Double?
