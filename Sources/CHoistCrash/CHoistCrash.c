@@ -13,6 +13,9 @@ static char ring[RING_SIZE];
 static volatile size_t ring_total;
 static int capture_out = -1, capture_err = -1, log_err = -1;
 static char report[1024];
+// The call running when a crash comes, written beside the report as `<report>.call`.
+static char call_report[1040];
+static volatile unsigned long long current_call;
 static const int crash_signals[] = {SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE};
 static struct sigaction previous[NSIG];
 
@@ -52,8 +55,28 @@ static void drain(int from, int to, int also) {
     }
 }
 
+void hoist_crash_set_call(unsigned long long call_id) {
+    current_call = call_id;
+}
+
+// Writes the running call's id in decimal, so the daemon knows which call the crash was in.
+static void write_call(void) {
+    unsigned long long id = current_call;
+    if (id == 0 || call_report[0] == 0) return;
+    char digits[24];
+    size_t at = sizeof digits;
+    do {
+        digits[--at] = (char)('0' + id % 10);
+        id /= 10;
+    } while (id > 0 && at > 0);
+    int fd = open(call_report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    write_all(fd, digits + at, sizeof digits - at);
+    if (fd >= 0) close(fd);
+}
+
 static void handle_crash(int signal, siginfo_t *info, void *context) {
     int saved = errno;
+    write_call();
     int fd = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     size_t total = ring_total;
     size_t count = total < RING_SIZE ? total : RING_SIZE;
@@ -89,6 +112,8 @@ void hoist_crash_install(int stdout_read, int stderr_read, int log_fd, const cha
     log_err = log_fd;
     strncpy(report, report_path, sizeof report - 1);
     report[sizeof report - 1] = 0;
+    strncpy(call_report, report, sizeof call_report - 6);
+    strcat(call_report, ".call");
     for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++) {
         struct sigaction action;
         memset(&action, 0, sizeof action);

@@ -1,3 +1,4 @@
+import CHoistCrash
 import Foundation
 import HoistCore
 import NIOConcurrencyHelpers
@@ -49,21 +50,39 @@ public enum WorkerRuntime {
         let running = RunningCall()
         let processor = Task {
             for await frame in calls {
-                if running.wasCancelledWhileQueued(frame.callID) {
-                    channel.writeAndFlush(failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: frame.callID), promise: nil)
+                guard frame.kind == .batch else {
+                    let reply = await run(frame.callID, running: running) {
+                        do {
+                            return try await serve(CallRequest(decoding: frame.payload), callID: frame.callID, table: table, capture: capture, channel: channel)
+                        } catch {
+                            return failureFrame(CallFailure.from(error, function: "?"), callID: frame.callID)
+                        }
+                    }
+                    channel.writeAndFlush(reply, promise: nil)
                     continue
                 }
-                let task = Task { await serve(frame, table: table, capture: capture, channel: channel) }
-                running.start(frame.callID, task)
-                let reply = await task.value
-                running.finish()
-                channel.writeAndFlush(reply, promise: nil)
+                guard let batch = try? CallBatch(decoding: frame.payload) else {
+                    // Without the batch's length its calls cannot be answered: end the channel,
+                    // and the daemon fails them as it does for a worker that died.
+                    capture.log("hoist worker: a batch frame from the daemon could not be read; closing the channel")
+                    try? await channel.close()
+                    return
+                }
+                // Each answer is sent as its call ends (not awaited: that would cost a hand-off a
+                // call); a crash names the call it happened in (hoist_crash_set_call).
+                for (position, body) in batch.bodies.enumerated() {
+                    let callID = frame.callID + UInt64(position)
+                    let reply = await run(callID, running: running) {
+                        await serve(CallRequest(function: batch.function, wantsOutput: batch.wantsOutput, body: body), callID: callID, table: table, capture: capture, channel: channel)
+                    }
+                    channel.writeAndFlush(reply, promise: nil)
+                }
             }
         }
 
         for await frame in frames {
             switch frame.kind {
-            case .call:
+            case .call, .batch:
                 callQueue.yield(frame)
             case .cancel:
                 running.cancel(frame.callID)
@@ -79,14 +98,22 @@ public enum WorkerRuntime {
         callQueue.finish()
     }
 
-    private static func serve(_ frame: WorkerFrame, table: FunctionTable, capture: OutputCapture, channel: any Channel) async -> WorkerFrame {
-        let callID = frame.callID
-        let request: CallRequest
-        do {
-            request = try CallRequest(decoding: frame.payload)
-        } catch {
-            return failureFrame(CallFailure.from(error, function: "?"), callID: callID)
+    /// Runs one call in a task of its own, so that a cancel frame can reach it; a call
+    /// cancelled before it started is answered at once.
+    private static func run(_ callID: UInt64, running: RunningCall, _ body: @escaping @Sendable () async -> WorkerFrame) async -> WorkerFrame {
+        if running.wasCancelledWhileQueued(callID) {
+            return failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: callID)
         }
+        let task = Task { await body() }
+        running.start(callID, task)
+        hoist_crash_set_call(callID)
+        let reply = await task.value
+        hoist_crash_set_call(0)
+        running.finish()
+        return reply
+    }
+
+    private static func serve(_ request: CallRequest, callID: UInt64, table: FunctionTable, capture: OutputCapture, channel: any Channel) async -> WorkerFrame {
         guard let function = table[request.function] else {
             let failure = CallFailure(
                 HoistError(.unknownFunction, "no function '\(request.function)' in this app; it has \(table.names.joined(separator: ", "))"),

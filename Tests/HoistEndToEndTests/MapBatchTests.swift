@@ -64,7 +64,7 @@ struct MapBatchTests {
         }
     }
 
-    @Test("each input keeps its deadline; a crash fails its input alone and the rest run")
+    @Test("each input keeps its deadline; a crash fails its input alone and the rest run, also inside a chunk")
     func deadlinesAndCrashes() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy(env: Env(replicas: 2))
@@ -78,6 +78,13 @@ struct MapBatchTests {
             #expect(crashed.map(\.result) == [0, nil, 0, 0, 0])
             #expect(crashed[1].error?.kind == "workerCrashed")
             #expect(crashed[1].error?.message.contains("the trap function gave up") == true, "\(crashed[1])")
+            // Forty inputs go in chunks of five: the inputs after the crash in its chunk, and the
+            // chunk queued behind it on that worker, never started and run on a worker that lives.
+            let kinds = (0..<40).map { $0 == 12 ? #""fatal""# : #""none""# }
+            let chunked = try lines(try daemon.curl("/testapp/trap/map", ["-d", "[" + kinds.joined(separator: ",") + "]"]).body)
+            #expect(chunked.map(\.index) == Array(0..<40))
+            #expect(chunked[12].error?.kind == "workerCrashed", "\(chunked[12])")
+            #expect(chunked.enumerated().allSatisfy { $0.offset == 12 || $0.element.result == 0 }, "\(chunked)")
             #expect(try await daemon.call("add", "[1,2]") == "3")
         }
     }

@@ -13,4 +13,7 @@ void hoist_crash_install(int stdout_read, int stderr_read, int log_fd, const cha
 /// handler writes out.
 void hoist_crash_note(const void *bytes, size_t count);
 
+/// Names the call the worker is running (0: none); a crash writes it to `<report_path>.call`.
+void hoist_crash_set_call(unsigned long long call_id);
+
 #endif

@@ -25,6 +25,10 @@ public struct WorkerFrame: Sendable {
         case cancel = 8
         /// Worker → daemon: one element of a streaming function's result, as JSON.
         case item = 9
+        /// Daemon → worker: a ``CallBatch``, many calls of one function in one frame. The frame's
+        /// call id is the first call's; the others follow it. Each is answered as if it had come
+        /// in a frame of its own, in order.
+        case batch = 10
     }
 
     public var kind: Kind
@@ -73,6 +77,52 @@ public struct CallRequest: Sendable {
         self.function = name
         self.wantsOutput = flags & 1 != 0
         self.body = buffer
+    }
+}
+
+/// Many calls of one function, as a map sends them to a worker: one frame instead of one a call.
+public struct CallBatch: Sendable {
+    public var function: String
+    public var wantsOutput: Bool
+    public var bodies: [ByteBuffer]
+
+    public init(function: String, wantsOutput: Bool, bodies: [ByteBuffer]) {
+        self.function = function
+        self.wantsOutput = wantsOutput
+        self.bodies = bodies
+    }
+
+    public func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 7 + function.utf8.count + bodies.reduce(0) { $0 + 4 + $1.readableBytes })
+        buffer.writeInteger(UInt16(function.utf8.count))
+        buffer.writeString(function)
+        buffer.writeInteger(UInt8(wantsOutput ? 1 : 0))
+        buffer.writeInteger(UInt32(bodies.count))
+        for var body in bodies {
+            buffer.writeInteger(UInt32(body.readableBytes))
+            buffer.writeBuffer(&body)
+        }
+        return buffer
+    }
+
+    public init(decoding buffer: ByteBuffer) throws {
+        var buffer = buffer
+        guard let length = buffer.readInteger(as: UInt16.self),
+              let name = buffer.readString(length: Int(length)),
+              let flags = buffer.readInteger(as: UInt8.self),
+              let count = buffer.readInteger(as: UInt32.self)
+        else { throw HoistError(.badResponse, "a batch frame is truncated") }
+        var bodies: [ByteBuffer] = []
+        bodies.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let size = buffer.readInteger(as: UInt32.self), let body = buffer.readSlice(length: Int(size)) else {
+                throw HoistError(.badResponse, "a batch frame is truncated")
+            }
+            bodies.append(body)
+        }
+        self.function = name
+        self.wantsOutput = flags & 1 != 0
+        self.bodies = bodies
     }
 }
 

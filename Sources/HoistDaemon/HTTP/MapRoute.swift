@@ -28,7 +28,7 @@ extension DaemonRoutes {
         let inputs: [ByteBuffer]
         let timeout: Double?
         let retry: RetryPolicy
-        let window: Int
+        var window: Int?
         do {
             inputs = try JSONArrayElements.split(body)
             guard inputs.count <= MapWire.maximumInputs else {
@@ -41,13 +41,6 @@ extension DaemonRoutes {
                     throw HoistError(.invalidConfiguration, "\(MapWire.inFlightHeader) must be a whole number of at least 1, not '\(text.prefix(40))'")
                 }
                 window = value
-            } else if timeout != nil {
-                // One input a worker: a deadline then counts from the input's start, not from
-                // its wait behind another input queued on the same worker.
-                window = entry.pool.replicas
-            } else {
-                // A few inputs queued a worker hide the round trip between them.
-                window = 4 * entry.pool.replicas
             }
         } catch {
             return failure(error)

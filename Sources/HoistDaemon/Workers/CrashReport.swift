@@ -48,6 +48,13 @@ struct CrashReport: Sendable {
         (["\(headline)\(location.map { " at \($0)" } ?? "")", "crashed thread:"] + frames.map { "  " + $0 }).joined(separator: "\n")
     }
 
+    /// The id of the call a worker was running when it crashed, as its crash handler wrote it
+    /// beside the report; `nil` when it was running none or left nothing.
+    static func crashedCall(directory: String) -> UInt64? {
+        (try? String(contentsOfFile: directory + "/" + HoistEnvironment.crashStderrFile + ".call", encoding: .utf8))
+            .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
     /// Reads the report a worker left in `directory`, or `nil` when it left none (it was killed,
     /// not crashed). `executable` is the app binary the worker ran.
     static func collect(directory: String, executable: String) async -> CrashReport? {

@@ -2,13 +2,16 @@ import HoistCore
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// One map sent as a batch: its inputs spread over the app's workers, a few at a time per
-/// worker, and their outcomes handed on in input order.
+/// One map sent as a batch: its inputs spread over the app's workers and their outcomes handed
+/// on in input order.
 ///
-/// Each input is an ordinary call (``RetryingPool/call(_:timeout:key:calls:caller:output:)``)
-/// with the batch's deadline and retry policy, under its own key (``MapWire/inputKey(_:_:)``),
-/// so a crash, a timeout or a cancel touches that input alone; cancelling the batch stops
-/// dispatching and cancels the inputs in flight.
+/// Inputs go to the workers in chunks, one frame per chunk (``CallBatch``), two chunks per worker
+/// at a time: the worker runs a chunk's calls in order and answers each as a call of its own.
+/// Inputs with a deadline, a retry policy or from a nested call go one call each instead
+/// (``RetryingPool/call(_:timeout:key:calls:caller:output:)``) — one a worker when they have a
+/// deadline, so that it counts from the input's start — because those rules are kept per call.
+/// Either way a crash, a timeout or a cancel touches one input alone, and cancelling the batch
+/// stops dispatching and cancels the inputs in flight.
 final class MapBatch: Sendable {
     let inputs: [ByteBuffer]
     let function: String
@@ -17,21 +20,31 @@ final class MapBatch: Sendable {
     let key: String
     let calls: CallRegistry
     let caller: String?
-    /// Inputs running at once.
-    let window: Int
     let wantsOutput: Bool
+    /// Inputs a unit of work carries: a chunk's size, or 1 for one call an input.
+    let unitSize: Int
+    /// Units running at once.
+    let unitsInFlight: Int
+    /// Whether inputs go in chunks rather than one call each.
+    private let usesChunks: Bool
 
     private struct State {
         var cancelled = false
+        /// Inputs in flight as calls of their own.
         var inFlight: Set<Int> = []
+        /// Chunks in flight: their worker and call ids.
+        var chunks: [UInt64: (worker: Worker, count: Int)] = [:]
     }
     private let state = NIOLockedValueBox(State())
 
     /// How far finished outcomes may run ahead of the first unfinished one: it bounds the
     /// outcomes held back for order, and so the batch's memory, whatever the window.
     static let reorderLimit = 4096
+    /// The most inputs in one chunk: more would hold results back longer for little gain.
+    static let largestChunk = 64
 
-    init(inputs: [ByteBuffer], function: String, pool: RetryingPool, timeout: Double?, key: String, calls: CallRegistry, caller: String?, window: Int, wantsOutput: Bool) {
+    /// `window` is the caller's `Hoist-Max-In-Flight`, if any.
+    init(inputs: [ByteBuffer], function: String, pool: RetryingPool, timeout: Double?, key: String, calls: CallRegistry, caller: String?, window: Int?, wantsOutput: Bool) {
         self.inputs = inputs
         self.function = function
         self.pool = pool
@@ -39,17 +52,31 @@ final class MapBatch: Sendable {
         self.key = key
         self.calls = calls
         self.caller = caller
-        self.window = max(1, window)
         self.wantsOutput = wantsOutput
+        let replicas = max(1, pool.pool.replicas)
+        usesChunks = timeout == nil && pool.policy.attempts <= 1 && caller == nil
+        if usesChunks {
+            // Enough chunks that every worker has one running and one waiting.
+            let size = window.map { $0 / (2 * replicas) } ?? (inputs.count + 4 * replicas - 1) / (4 * replicas)
+            let chunk = max(1, min(Self.largestChunk, size))
+            unitSize = chunk
+            unitsInFlight = max(1, window.map { $0 / chunk } ?? 2 * replicas)
+        } else {
+            unitSize = 1
+            unitsInFlight = max(1, window ?? (timeout != nil ? replicas : 4 * replicas))
+        }
     }
 
     /// Stops the batch: no input starts after this, and those in flight are cancelled.
     func cancel() {
-        let running = state.withLockedValue { state -> Set<Int> in
+        let (running, chunks) = state.withLockedValue { state in
             state.cancelled = true
-            return state.inFlight
+            return (state.inFlight, state.chunks)
         }
         for index in running { _ = calls.cancel(MapWire.inputKey(key, index)) }
+        for (first, chunk) in chunks {
+            for id in first..<first + UInt64(chunk.count) { chunk.worker.cancel(id) }
+        }
     }
 
     /// Runs every input; `outcome` gets each one's result or failure in input order, `output`
@@ -60,28 +87,83 @@ final class MapBatch: Sendable {
     ) async {
         var held: [Int: Result<ByteBuffer, CallFailure>] = [:]
         var nextToEmit = 0
-        await withTaskGroup(of: (Int, Result<ByteBuffer, CallFailure>).self) { group in
+        let units = stride(from: 0, to: inputs.count, by: unitSize).map { $0..<min($0 + unitSize, inputs.count) }
+        await withTaskGroup(of: [(Int, Result<ByteBuffer, CallFailure>)].self) { group in
             var next = 0
             var running = 0
-            func startMore() {
-                while running < window, next < inputs.count, next - nextToEmit < Self.reorderLimit {
-                    let index = next
-                    next += 1
-                    running += 1
-                    group.addTask { (index, await self.runInput(index, output: output)) }
-                }
+            while running < unitsInFlight, next < units.count {
+                let unit = units[next]
+                next += 1
+                running += 1
+                group.addTask { await self.run(unit, output: output) }
             }
-            startMore()
-            while let (index, result) = await group.next() {
+            while let finished = await group.next() {
                 running -= 1
-                held[index] = result
+                for (index, result) in finished { held[index] = result }
                 while let ready = held.removeValue(forKey: nextToEmit) {
                     outcome(nextToEmit, ready)
                     nextToEmit += 1
                 }
-                startMore()
+                while running < unitsInFlight, next < units.count, units[next].lowerBound - nextToEmit < Self.reorderLimit {
+                    let unit = units[next]
+                    next += 1
+                    running += 1
+                    group.addTask { await self.run(unit, output: output) }
+                }
             }
         }
+    }
+
+    private func run(_ unit: Range<Int>, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async -> [(Int, Result<ByteBuffer, CallFailure>)] {
+        if usesChunks { return await runChunk(Array(unit), output: output) }
+        return [(unit.lowerBound, await runInput(unit.lowerBound, output: output))]
+    }
+
+    private func cancelledFailure(_ index: Int) -> Result<ByteBuffer, CallFailure> {
+        .failure(CallFailure(HoistError(.cancelled, "the map was cancelled before input \(index) started")))
+    }
+
+    /// One chunk in one frame to one worker; inputs that worker died before starting go again.
+    private func runChunk(_ indices: [Int], output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async -> [(Int, Result<ByteBuffer, CallFailure>)] {
+        var results: [(Int, Result<ByteBuffer, CallFailure>)] = []
+        var left = indices
+        while !left.isEmpty {
+            if state.withLockedValue({ $0.cancelled }) {
+                results += left.map { ($0, cancelledFailure($0)) }
+                break
+            }
+            let collector = Collector(count: left.count)
+            let sent: (worker: Worker, firstID: UInt64)
+            do {
+                sent = try await pool.pool.sendBatch(CallBatch(function: function, wantsOutput: wantsOutput, bodies: left.map { inputs[$0] }), output: output) { position, result in
+                    collector.set(position, result)
+                }
+            } catch {
+                let failure = DaemonRoutes.callFailure(error)
+                results += left.map { ($0, .failure(failure)) }
+                break
+            }
+            // A cancel that came while the chunk was on its way reaches it here.
+            let cancelledMeanwhile = state.withLockedValue { state -> Bool in
+                state.chunks[sent.firstID] = (sent.worker, left.count)
+                return state.cancelled
+            }
+            if cancelledMeanwhile {
+                for id in sent.firstID..<sent.firstID + UInt64(left.count) { sent.worker.cancel(id) }
+            }
+            let outcomes = await collector.wait()
+            _ = state.withLockedValue { $0.chunks.removeValue(forKey: sent.firstID) }
+            var notStarted: [Int] = []
+            for (position, outcome) in outcomes.enumerated() {
+                switch outcome {
+                case .success(let bytes): results.append((left[position], .success(bytes)))
+                case .failure(is NotStarted): notStarted.append(left[position])
+                case .failure(let error): results.append((left[position], .failure(DaemonRoutes.callFailure(error))))
+                }
+            }
+            left = notStarted
+        }
+        return results
     }
 
     private func runInput(_ index: Int, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async -> Result<ByteBuffer, CallFailure> {
@@ -90,15 +172,50 @@ final class MapBatch: Sendable {
             state.inFlight.insert(index)
             return false
         }
-        if cancelled {
-            return .failure(CallFailure(HoistError(.cancelled, "the map was cancelled before input \(index) started")))
-        }
+        if cancelled { return cancelledFailure(index) }
         defer { _ = state.withLockedValue { $0.inFlight.remove(index) } }
         do {
             let request = CallRequest(function: function, wantsOutput: wantsOutput, body: inputs[index])
             return .success(try await pool.call(request, timeout: timeout, key: MapWire.inputKey(key, index), calls: calls, caller: caller, output: output))
         } catch {
             return .failure(DaemonRoutes.callFailure(error))
+        }
+    }
+}
+
+/// Gathers a chunk's outcomes as the worker answers, for one waiter.
+private final class Collector: Sendable {
+    private struct State {
+        var outcomes: [Result<ByteBuffer, any Error>?]
+        var remaining: Int
+        var waiter: CheckedContinuation<[Result<ByteBuffer, any Error>], Never>?
+    }
+    private let state: NIOLockedValueBox<State>
+
+    init(count: Int) {
+        state = NIOLockedValueBox(State(outcomes: Array(repeating: nil, count: count), remaining: count))
+    }
+
+    func set(_ position: Int, _ outcome: Result<ByteBuffer, any Error>) {
+        let done = state.withLockedValue { state -> (CheckedContinuation<[Result<ByteBuffer, any Error>], Never>, [Result<ByteBuffer, any Error>])? in
+            guard state.outcomes[position] == nil else { return nil }
+            state.outcomes[position] = outcome
+            state.remaining -= 1
+            guard state.remaining == 0, let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, state.outcomes.map { $0! })
+        }
+        if let (waiter, outcomes) = done { waiter.resume(returning: outcomes) }
+    }
+
+    func wait() async -> [Result<ByteBuffer, any Error>] {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLockedValue { state -> [Result<ByteBuffer, any Error>]? in
+                if state.remaining == 0 { return state.outcomes.map { $0! } }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
         }
     }
 }

@@ -16,7 +16,8 @@ final class Worker: @unchecked Sendable {
 
     struct Pending {
         let function: String
-        let continuation: CheckedContinuation<ByteBuffer, any Error>
+        /// Called once with the call's outcome (a call's continuation, or a batch's collector).
+        let complete: @Sendable (Result<ByteBuffer, any Error>) -> Void
         let output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
         var deadline: Scheduled<Void>?
     }
@@ -114,7 +115,7 @@ final class Worker: @unchecked Sendable {
         try await withCheckedThrowingContinuation { continuation in
             let channel: (any Channel)? = lock.withLock {
                 guard _state == .ready, let channel = self.channel else { return nil }
-                var entry = Pending(function: request.function, continuation: continuation, output: output)
+                var entry = Pending(function: request.function, complete: { continuation.resume(with: $0) }, output: output)
                 if let timeout {
                     entry.deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
                         self.deadlinePassed(id, after: timeout)
@@ -132,6 +133,27 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    /// Sends many calls of one function in one frame, with ids `firstID`, `firstID + 1`, …;
+    /// `complete` gets each one's outcome by its position, once (``NotStarted`` for those the
+    /// worker died before starting). Returns false, sending nothing, when the worker is not ready.
+    func callBatch(
+        firstID: UInt64,
+        batch: CallBatch,
+        output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
+        complete: @escaping @Sendable (Int, Result<ByteBuffer, any Error>) -> Void
+    ) -> Bool {
+        let channel: (any Channel)? = lock.withLock {
+            guard _state == .ready, !dying, let channel = self.channel else { return nil }
+            for position in batch.bodies.indices {
+                pending[firstID + UInt64(position)] = Pending(function: batch.function, complete: { complete(position, $0) }, output: output)
+            }
+            return channel
+        }
+        guard let channel else { return false }
+        channel.writeAndFlush(WorkerFrame(kind: .batch, callID: firstID, payload: batch.encode(allocator: channel.allocator)), promise: nil)
+        return true
+    }
+
     /// A frame from the worker, on the channel's event loop.
     func receive(_ frame: WorkerFrame) {
         switch frame.kind {
@@ -141,13 +163,13 @@ final class Worker: @unchecked Sendable {
         case .result:
             let entry = lock.withLock { settle(frame.callID) }
             entry?.deadline?.cancel()
-            entry?.continuation.resume(returning: frame.payload)
+            entry?.complete(.success(frame.payload))
         case .failure:
             guard let entry = lock.withLock({ settle(frame.callID) }) else { return }
             entry.deadline?.cancel()
             let failure = (try? JSONDecoder().decode(CallFailure.self, from: Data(frame.payload.readableBytesView)))
                 ?? CallFailure(HoistError(.badResponse, "worker \(index) of app '\(app)' sent a failure that could not be decoded"))
-            entry.continuation.resume(throwing: failure)
+            entry.complete(.failure(failure))
         default:
             break
         }
@@ -188,7 +210,7 @@ final class Worker: @unchecked Sendable {
         }
         guard let entry else { return false }
         entry.deadline?.cancel()
-        entry.continuation.resume(throwing: CallFailure(error(entry.function, pid)))
+        entry.complete(.failure(CallFailure(error(entry.function, pid))))
         guard let channel else { return true }
         channel.writeAndFlush(WorkerFrame(kind: .cancel, callID: id, payload: ByteBuffer()), promise: nil)
         channel.eventLoop.scheduleTask(in: Self.cancelGrace) {
@@ -203,7 +225,8 @@ final class Worker: @unchecked Sendable {
 
     /// The process ended: fail what it was running, with the reason (and what its crash
     /// report says, when it crashed).
-    func exited(status: Int32, signalled: Bool, crash: CrashReport? = nil) {
+    /// `crashedCall` is the call the worker's crash handler said it was running.
+    func exited(status: Int32, signalled: Bool, crash: CrashReport? = nil, crashedCall: UInt64? = nil) {
         let reason = signalled
             ? "was killed by signal \(status) (\(ProcessSupport.signalName(status)))"
             : "exited with status \(status)"
@@ -214,9 +237,15 @@ final class Worker: @unchecked Sendable {
             _state = .exited
             exitDescription = "worker \(index) of app '\(app)' (pid \(_pid)) \(reason) before it was ready; see `hoist logs \(app)`"
             let calls = pending
-            // A worker runs its calls one at a time in the order sent, and ids grow: the lowest
-            // pending id was running, unless the running call had already been cancelled.
-            let runningID = cancelling.isEmpty ? pending.keys.min() : nil
+            // The crash handler names the call it crashed in. Otherwise: a worker runs its calls
+            // one at a time in the order sent, and ids grow, so the lowest pending id was
+            // running, unless the running call had already been cancelled.
+            let runningID: UInt64?
+            if let crashedCall {
+                runningID = pending[crashedCall] == nil ? nil : crashedCall
+            } else {
+                runningID = cancelling.isEmpty ? pending.keys.min() : nil
+            }
             pending = [:]
             cancelling = []
             channel = nil
@@ -229,10 +258,10 @@ final class Worker: @unchecked Sendable {
                 let error = crash.map { crash in
                     HoistError(.workerCrashed, "worker \(index) of app '\(app)' (pid \(pid)) crashed (signal \(status), \(ProcessSupport.signalName(status))) while running '\(call.function)': \(crash.summary)\nthe full report is in `hoist logs \(app)`")
                 } ?? HoistError(.workerCrashed, "worker \(index) of app '\(app)' (pid \(pid)) \(reason) while running '\(call.function)'")
-                call.continuation.resume(throwing: CallFailure(error))
+                call.complete(.failure(CallFailure(error)))
             } else {
                 // Never started: safe to run on another worker.
-                call.continuation.resume(throwing: NotStarted())
+                call.complete(.failure(NotStarted()))
             }
         }
         for waiter in waiters {

@@ -91,6 +91,32 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Sends `batch` to the least busy ready worker as one frame, waiting for one to be ready as
+    /// ``call(_:timeout:key:calls:caller:output:)`` does. `complete` gets each call's outcome by
+    /// position (``NotStarted`` for those a dying worker never started: they may be sent again).
+    /// Returns the worker and the first call's id, by which each call can be cancelled.
+    func sendBatch(
+        _ batch: CallBatch,
+        output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
+        complete: @escaping @Sendable (Int, Result<ByteBuffer, any Error>) -> Void
+    ) async throws -> (worker: Worker, firstID: UInt64) {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            if let worker = pickWorker() {
+                let count = UInt64(batch.bodies.count)
+                let first = Self.callIDs.withLockedValue { ids -> UInt64 in
+                    defer { ids += count }
+                    return ids + 1
+                }
+                if worker.callBatch(firstID: first, batch: batch, output: output, complete: complete) { return (worker, first) }
+            }
+            if lock.withLock({ stopped }) || ContinuousClock.now > deadline {
+                throw CallFailure(HoistError(.noWorkers, "app '\(app)' has no worker ready; see `hoist logs \(app)`"))
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// A call made by the function running in worker `callerIndex`. It only ever goes to an idle
     /// worker, never into a queue behind a call (which might itself be waiting on nested calls),
     /// and waits for one while some worker is not blocked on nested calls. When every worker
@@ -230,8 +256,9 @@ final class WorkerPool: @unchecked Sendable {
             worker.markDying()
             Task {
                 let report = await CrashReport.collect(directory: crashDirectory, executable: executable)
+                let call = CrashReport.crashedCall(directory: crashDirectory)
                 try? FileManager.default.removeItem(atPath: crashDirectory)
-                worker.exited(status: status, signalled: true, crash: report)
+                worker.exited(status: status, signalled: true, crash: report, crashedCall: call)
             }
         }
         do {
