@@ -63,14 +63,22 @@ final class OutputCapture: @unchecked Sendable {
         self.thread = thread
     }
 
-    /// Routes output to `sink` until ``end()``.
+    /// Routes output to `sink` until ``end()``. What earlier calls wrote and the reader thread
+    /// has not taken yet is theirs: it goes to the app log first, not to this call's caller.
     func begin(_ sink: Sink?) {
-        lock.withLock { self.sink = sink }
+        fflush(nil)
+        lock.withLock {
+            drainLocked(readOut, .stdout)
+            drainLocked(readErr, .stderr)
+            self.sink = sink
+        }
     }
 
     /// Flushes what the call wrote, hands it to the call's sink, and stops routing to it.
-    /// Bytes written before this returns are delivered before it returns.
+    /// Bytes written before this returns are delivered before it returns. A call without a
+    /// sink costs nothing here: the reader thread takes its output to the app log.
     func end() {
+        guard lock.withLock({ sink != nil }) else { return }
         fflush(nil)
         lock.withLock {
             drainLocked(readOut, .stdout)

@@ -68,14 +68,35 @@ public enum WorkerRuntime {
                     try? await channel.close()
                     return
                 }
-                // Each answer is sent as its call ends (not awaited: that would cost a hand-off a
-                // call); a crash names the call it happened in (hoist_crash_set_call).
-                for (position, body) in batch.bodies.enumerated() {
-                    let callID = frame.callID + UInt64(position)
-                    let reply = await run(callID, running: running) {
-                        await serve(CallRequest(function: batch.function, wantsOutput: batch.wantsOutput, body: body), callID: callID, table: table, capture: capture, channel: channel)
+                // The chunk's calls run one after another in one task, without a hand-off between
+                // them. Cancelling the running call cancels that task: it stops after the call,
+                // and the rest of the chunk goes on in a new one. Each answer is sent as its call
+                // ends; a crash names the call it happened in (hoist_crash_set_call).
+                var next = 0
+                while next < batch.bodies.count {
+                    let from = next
+                    let task = Task { () -> Int in
+                        var position = from
+                        while position < batch.bodies.count {
+                            let callID = frame.callID + UInt64(position)
+                            let request = CallRequest(function: batch.function, wantsOutput: batch.wantsOutput, body: batch.bodies[position])
+                            position += 1
+                            guard running.begin(callID) else {
+                                channel.writeAndFlush(failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: callID), promise: nil)
+                                continue
+                            }
+                            hoist_crash_set_call(callID)
+                            let reply = await serve(request, callID: callID, table: table, capture: capture, channel: channel)
+                            hoist_crash_set_call(0)
+                            running.end()
+                            channel.writeAndFlush(reply, promise: nil)
+                            if Task.isCancelled { break }
+                        }
+                        return position
                     }
-                    channel.writeAndFlush(reply, promise: nil)
+                    running.attach(task)
+                    next = await task.value
+                    running.finish()
                 }
             }
         }
@@ -177,15 +198,19 @@ private final class InboundFrames: ChannelInboundHandler, Sendable {
 private final class RunningCall: Sendable {
     private struct State {
         var id: UInt64?
-        var task: Task<WorkerFrame, Never>?
+        /// Cancels the task running the call: a call's own, or its chunk's.
+        var cancelTask: (@Sendable () -> Void)?
+        /// A cancel for the running call that came before its chunk's task was known.
+        var cancelRequested = false
         var cancelledBeforeStart: Set<UInt64> = []
     }
     private let state = NIOLockedValueBox(State())
 
+    /// A call in a task of its own.
     func start(_ id: UInt64, _ task: Task<WorkerFrame, Never>) {
         let cancelled = state.withLockedValue { state -> Bool in
             state.id = id
-            state.task = task
+            state.cancelTask = { task.cancel() }
             return state.cancelledBeforeStart.remove(id) != nil
         }
         if cancelled { task.cancel() }
@@ -194,18 +219,50 @@ private final class RunningCall: Sendable {
     func finish() {
         state.withLockedValue { state in
             state.id = nil
-            state.task = nil
+            state.cancelTask = nil
+            state.cancelRequested = false
+        }
+    }
+
+    /// The task that runs a chunk's calls one after another.
+    func attach(_ task: Task<Int, Never>) {
+        let cancel = state.withLockedValue { state -> Bool in
+            state.cancelTask = { task.cancel() }
+            // Only while the call it was meant for still runs (``end()`` clears it).
+            defer { state.cancelRequested = false }
+            return state.cancelRequested && state.id != nil
+        }
+        if cancel { task.cancel() }
+    }
+
+    /// A chunk's call starts; false when it was cancelled before it did.
+    func begin(_ id: UInt64) -> Bool {
+        state.withLockedValue { state in
+            if state.cancelledBeforeStart.remove(id) != nil { return false }
+            state.id = id
+            return true
+        }
+    }
+
+    /// A chunk's call ended.
+    func end() {
+        state.withLockedValue { state in
+            state.id = nil
+            state.cancelRequested = false
         }
     }
 
     /// Cancels the running call if it has this id; otherwise remembers the id for when it starts.
     func cancel(_ id: UInt64) {
-        let task = state.withLockedValue { state -> Task<WorkerFrame, Never>? in
-            if state.id == id { return state.task }
-            state.cancelledBeforeStart.insert(id)
-            return nil
+        let cancel = state.withLockedValue { state -> (@Sendable () -> Void)? in
+            guard state.id == id else {
+                state.cancelledBeforeStart.insert(id)
+                return nil
+            }
+            if state.cancelTask == nil { state.cancelRequested = true }
+            return state.cancelTask
         }
-        task?.cancel()
+        cancel?()
     }
 
     func wasCancelledWhileQueued(_ id: UInt64) -> Bool {
