@@ -20,7 +20,7 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 @main
 struct HoistBench: HoistApp {
     static let name = "bench"
-    static let functions: [any HoistFunction] = [add, pause, echo]
+    static let functions: [any HoistFunction] = [add, pause, echo, chatty]
 
     static func run() async throws {
         let options = Options(CommandLine.arguments.dropFirst())
@@ -72,6 +72,11 @@ struct HoistBench: HoistApp {
             }
         }
 
+        // A call whose function prints 1,000 lines, output streamed back, against a silent
+        // call on the same path: every line must arrive.
+        let printing = try await results.outputCall(client: transports[0].1, app: name, lines: 1000, runs: options.runs, calls: min(options.calls, 500))
+        print(row("call printing 1,000 lines, p50 (a silent call)", String(format: "%.3f ms (%.3f ms)  goal ≤ %.3f ms, %d of %d lines", printing.printing * 1000, printing.silent * 1000, (2 * printing.silent + 0.001) * 1000, printing.delivered, printing.expected)))
+
         var rates: [Double] = []
         for _ in 0..<options.runs {
             rates.append(try await callsPerSecond(remote, callers: options.callers, seconds: options.seconds))
@@ -92,6 +97,20 @@ struct HoistBench: HoistApp {
         let mapTime = Duration.seconds(mapSeconds)
         print(row("map over \(options.mapInputs) inputs", ms(mapTime) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / mapSeconds) + results.spread(mapTimes.map { $0 * 1000 }, format: "%.0f ms")))
         results.record("map over \(options.mapInputs) inputs", ["seconds": mapSeconds, "runs": mapTimes])
+
+        // A 64 MB String argument echoed back (the peers measure the same).
+        let echoRemote = try await echo.to(system, env: Env(replicas: options.replicas)).quiet()
+        let payload = String(repeating: "a", count: 64 << 20)
+        var echoTimes: [Double] = []
+        for _ in 0..<max(3, options.runs) {
+            let start = ContinuousClock.now
+            let back = try await echoRemote(payload)
+            echoTimes.append(toSeconds(ContinuousClock.now - start))
+            precondition(back.utf8.count == payload.utf8.count)
+        }
+        let echoSeconds = median(echoTimes)
+        print(row("echo of a 64 MB String", String(format: "%.3f s", echoSeconds) + results.spread(echoTimes, format: "%.3f s")))
+        results.record("echo of a 64 MB String", ["seconds": echoSeconds, "runs": echoTimes])
 
         var redeploys: [Duration] = []
         for _ in 0..<20 {
@@ -128,7 +147,12 @@ struct HoistBench: HoistApp {
             let perInput = (figures.map_seconds / Double(peerInputs)) / (toSeconds(mapTime) / Double(options.mapInputs))
             let mapLabel = "map over \(peerInputs) inputs" + (peerInputs == options.mapInputs ? "" : " (ratio per input)")
             print(row(mapLabel, String(format: "%.3f ms   x%.1f  (%.0f calls/s)", figures.map_seconds * 1000, perInput, Double(peerInputs) / figures.map_seconds)))
-            results.record("peer \(figures.peer)", ["p50_ms": figures.p50_ms, "p99_ms": figures.p99_ms, "calls_per_second": figures.calls_per_second,
+            if let seconds = figures.echo64_seconds {
+                print(row("echo of a 64 MB string", String(format: "%.3f s   x%.1f", seconds, seconds / echoSeconds)))
+            } else {
+                print(row("echo of a 64 MB string", "failed: \(figures.echo64_error ?? "no figure")"))
+            }
+            results.record("peer \(figures.peer)", ["echo64_seconds": figures.echo64_seconds ?? -1,"p50_ms": figures.p50_ms, "p99_ms": figures.p99_ms, "calls_per_second": figures.calls_per_second,
                                                      "map_seconds": figures.map_seconds, "map_inputs": peerInputs])
         }
         if let path = options.json {
@@ -284,6 +308,9 @@ struct Peer: Decodable {
     var p99_ms: Double
     var calls_per_second: Double
     var map_seconds: Double
+    /// A 64 MB string echoed back, or why it failed.
+    var echo64_seconds: Double?
+    var echo64_error: String?
     /// What the peer measured, when it capped `--calls` or `--map`.
     var calls: Int?
     var map_inputs: Int?

@@ -6,7 +6,7 @@ prints `json.dumps(measure(...))` as its one line of output.
 import argparse
 import threading
 import time
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 
 def options() -> argparse.Namespace:
@@ -18,8 +18,12 @@ def options() -> argparse.Namespace:
     return parser.parse_args()
 
 
+ECHO_BYTES = 64 << 20
+
+
 def measure(peer: str, call: Callable[[int, int], int], map_all: Callable[[List[int]], List[int]],
-            calls: int, seconds: float, callers: int, map_inputs: int, warm_up: int) -> dict:
+            calls: int, seconds: float, callers: int, map_inputs: int, warm_up: int,
+            echo: Optional[Callable[[str], str]] = None) -> dict:
     for i in range(warm_up):
         call(i, 1)
 
@@ -52,8 +56,27 @@ def measure(peer: str, call: Callable[[int, int], int], map_all: Callable[[List[
     map_seconds = time.perf_counter() - start
     assert len(results) == map_inputs and results[-1] == map_inputs
 
+    # A 64 MB string sent and returned, as hoist-bench's echo row: the median of three.
+    echo_seconds = None
+    echo_error = None
+    if echo is not None:
+        payload = "a" * ECHO_BYTES
+        try:
+            assert echo("warm") == "warm"
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                back = echo(payload)
+                times.append(time.perf_counter() - start)
+                assert len(back) == ECHO_BYTES
+            echo_seconds = sorted(times)[1]
+        except Exception as error:  # reported in the JSON, not fatal to the other figures
+            echo_error = f"{type(error).__name__}: {error}"[:300]
+
     return {
         "peer": peer,
+        "echo64_seconds": echo_seconds,
+        "echo64_error": echo_error,
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[len(latencies) * 99 // 100] * 1000,
         "calls_per_second": throughput,

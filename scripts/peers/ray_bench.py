@@ -19,12 +19,17 @@ def main() -> None:
     def add(a: int, b: int) -> int:
         return a + b
 
+    @ray.remote
+    def echo(text: str) -> str:
+        return text
+
     figures = measure.measure(
         "ray " + ray.__version__,
         call=lambda a, b: ray.get(add.remote(a, b)),
         # The map: every call submitted, then all results awaited.
         map_all=lambda inputs: ray.get([add.remote(i, 1) for i in inputs]),
         calls=args.calls, seconds=args.seconds, callers=args.callers, map_inputs=args.map, warm_up=500,
+        echo=lambda text: ray.get(echo.remote(text)),
     )
     print(json.dumps(figures))
     ray.shutdown()

@@ -33,6 +33,10 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+def echo(text: str) -> str:
+    return text
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -140,6 +144,7 @@ def main() -> None:
         cluster = rh.cluster(name="hoist-bench-local", host="localhost", server_connection_type="none",
                              server_port=daemon.server_port, load_from_den=False)
         remote = rh.function(add).to(cluster, sync_local=False)
+        remote_echo = rh.function(echo).to(cluster, sync_local=False)
 
         figures = measure.measure(
             "runhouse " + rh.__version__,
@@ -148,6 +153,7 @@ def main() -> None:
             # Function.map: one request; the daemon fans the inputs out as Ray tasks.
             map_all=lambda inputs: remote.map(inputs, [1] * len(inputs), stream_logs=False),
             calls=calls, seconds=args.seconds, callers=args.callers, map_inputs=map_inputs, warm_up=200,
+            echo=lambda text: remote_echo(text, stream_logs=False),
         )
         print(json.dumps(figures))
     except BaseException:

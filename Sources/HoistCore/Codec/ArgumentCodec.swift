@@ -10,7 +10,11 @@ public enum ArgumentCodec {
     public static func encode<each Arg: Encodable>(_ args: repeat each Arg) throws -> Data {
         var parts: [Data] = []
         for arg in repeat each args {
-            parts.append(try JSONCoding.encoder.encode(arg))
+            if let text = arg as? String, let json = JSONString.encode(text) {
+                parts.append(json)
+            } else {
+                parts.append(try JSONCoding.encoder.encode(arg))
+            }
         }
         switch parts.count {
         case 0: return Data()
@@ -50,6 +54,10 @@ public enum ArgumentCodec {
             case 1:
                 guard !trimmed.isEmpty else {
                     throw ArgumentDecodingError(descriptor, "the body is empty; send the argument's JSON")
+                }
+                // A String argument sent as a plain string literal: no coder, no wrapping copy.
+                if let text = JSONString.decode(trimmed), let value = text as? (repeat each Arg) {
+                    return value
                 }
                 return try decodeSingle(types, from: trimmed, descriptor: descriptor)
             default:

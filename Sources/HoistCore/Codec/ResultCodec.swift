@@ -16,8 +16,12 @@ struct ResultCodec<Result: Sendable>: Sendable {
 extension ResultCodec where Result: Codable {
     static var codable: ResultCodec<Result> {
         ResultCodec(
-            encode: { try JSONCoding.encoder.encode($0) },
+            encode: { result in
+                if let text = result as? String, let json = JSONString.encode(text) { return json }
+                return try JSONCoding.encoder.encode(result)
+            },
             decode: { data in
+                if Result.self == String.self, let text = JSONString.decode(data) { return text as! Result }
                 do {
                     return try JSONCoding.decoder.decode(Result.self, from: data)
                 } catch {

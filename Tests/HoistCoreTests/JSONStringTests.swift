@@ -1,0 +1,49 @@
+import Foundation
+import HoistCore
+import Testing
+
+@Suite("Strings without Foundation's coders")
+struct JSONStringTests {
+    let echo = Function("echo", parameters: "text") { (text: String) in text }
+    let maybe = Function("maybe") { (text: String?) in text ?? "none" }
+    let count = Function("count") { (n: Int) in n }
+
+    func text(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    @Test("plain text round-trips, and agrees with JSONDecoder", arguments: ["", "hello", "héllo wörld ✓ 🚀", String(repeating: "ab/c", count: 10_000)])
+    func plain(value: String) throws {
+        let json = try #require(JSONString.encode(value))
+        #expect(try JSONDecoder().decode(String.self, from: json) == value)
+        #expect(JSONString.decode(json) == value)
+    }
+
+    @Test("text that needs escapes is left to the coders", arguments: ["say \"hi\"", "back\\slash", "line\nbreak", "tab\t", "\u{01}"])
+    func escaped(value: String) throws {
+        #expect(JSONString.encode(value) == nil)
+        let json = try JSONEncoder().encode(value)
+        #expect(JSONString.decode(json) == nil)
+    }
+
+    @Test("anything but a plain string literal is not decoded here", arguments: ["42", "null", "[\"a\"]", "\"unterminated", "\"", "{\"text\":\"a\"}"])
+    func notStrings(json: String) {
+        #expect(JSONString.decode(Data(json.utf8)) == nil)
+    }
+
+    @Test("invalid UTF-8 is refused, not decoded into replacement characters")
+    func invalidUTF8() {
+        #expect(JSONString.decode(Data([0x22, 0xFF, 0xFE, 0x22])) == nil)
+    }
+
+    @Test("calls take and give strings the fast way and the slow way alike")
+    func throughInvoke() async throws {
+        #expect(text(try await echo.invoke(json: Data(#""plain""#.utf8))) == #""plain""#)
+        #expect(text(try await echo.invoke(json: Data(#""with \"quotes\"""#.utf8))) == #""with \"quotes\"""#)
+        #expect(text(try await echo.invoke(json: Data(#"{"text":"named"}"#.utf8))) == #""named""#)
+        #expect(text(try await maybe.invoke(json: Data(#""some""#.utf8))) == #""some""#)
+        #expect(text(try await maybe.invoke(json: Data("null".utf8))) == #""none""#)
+        // A string where an Int is expected is still the argument error it was.
+        await #expect(throws: ArgumentDecodingError.self) { _ = try await count.invoke(json: Data(#""5""#.utf8)) }
+        #expect(try echo.decodeResult(Data(#""back""#.utf8)) == "back")
+        #expect(try echo.decodeResult(Data(#""a\nb""#.utf8)) == "a\nb")
+    }
+}
