@@ -17,7 +17,7 @@ extension ResultCodec where Result: Codable {
     static var codable: ResultCodec<Result> {
         ResultCodec(
             encode: { result in
-                if let text = result as? String, let json = JSONString.encode(text) { return json }
+                if Result.self == String.self, let text = result as? String, let json = JSONString.encode(text) { return json }
                 return try JSONCoding.encoder.encode(result)
             },
             decode: { data in
