@@ -296,44 +296,58 @@ struct DaemonRoutes: Sendable {
             status: .ok,
             headers: [.contentType: contentType],
             body: ResponseBody { writer in
-                let (records, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
-                let task = Task {
-                    var last = ByteBuffer()
-                    do {
-                        let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, caller: caller) { kind, bytes in
-                            var record = ByteBuffer()
-                            if wantsStream {
-                                let recordKind: CallStream.Kind = kind == .item ? .item : (kind == .stdout ? .stdout : .stderr)
-                                CallStream.write(recordKind, bytes, into: &record)
-                            } else if kind == .item {
-                                var bytes = bytes
-                                record.writeBuffer(&bytes)
-                                record.writeString("\n")
-                            } else {
-                                return
-                            }
-                            continuation.yield(record)
-                        }
-                        if wantsStream { CallStream.write(.result, result, into: &last) }
-                    } catch {
-                        let failure = Self.callFailure(error)
-                        if wantsStream {
-                            CallStream.write(.failure, ByteBuffer(bytes: (try? JSONEncoder().encode(failure)) ?? Data()), into: &last)
-                        } else {
-                            last.writeBytes((try? JSONEncoder().encode(CallFailure.Envelope(error: failure))) ?? Data())
-                            last.writeString("\n")
-                        }
-                    }
-                    if last.readableBytes > 0 { continuation.yield(last) }
-                    continuation.finish()
-                }
-                for await record in records {
-                    try await writer.write(record)
-                }
-                _ = await task.result
-                try await writer.finish(nil)
+                try await Self.stream(callRequest, pool: pool, timeout: timeout, key: key, calls: calls, caller: caller, wantsStream: wantsStream, to: &writer)
             }
         )
+    }
+
+    /// Runs a call whose output or elements stream back, and writes its records as they come:
+    /// what accumulates while a write is under way goes out in the next one, so a function that
+    /// prints a thousand lines costs a few writes rather than a thousand.
+    private static func stream(
+        _ callRequest: CallRequest, pool: RetryingPool, timeout: Double?, key: String?, calls: CallRegistry, caller: String?,
+        wantsStream: Bool, to writer: inout any ResponseBodyWriter
+    ) async throws {
+        let outbox = RecordOutbox()
+        let task = Task {
+            var last = ByteBuffer()
+            do {
+                let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, caller: caller) { kind, bytes in
+                    if wantsStream {
+                        let recordKind: CallStream.Kind = kind == .item ? .item : (kind == .stdout ? .stdout : .stderr)
+                        outbox.append { CallStream.write(recordKind, bytes, into: &$0) }
+                    } else if kind == .item {
+                        outbox.append { out in
+                            var bytes = bytes
+                            out.writeBuffer(&bytes)
+                            out.writeString("\n")
+                        }
+                    }
+                }
+                if wantsStream { CallStream.write(.result, result, into: &last) }
+            } catch {
+                let failure = Self.callFailure(error)
+                if wantsStream {
+                    CallStream.write(.failure, ByteBuffer(bytes: (try? JSONEncoder().encode(failure)) ?? Data()), into: &last)
+                } else {
+                    last.writeBytes((try? JSONEncoder().encode(CallFailure.Envelope(error: failure))) ?? Data())
+                    last.writeString("\n")
+                }
+            }
+            let final = last
+            if final.readableBytes > 0 {
+                outbox.append { out in
+                    var final = final
+                    out.writeBuffer(&final)
+                }
+            }
+            outbox.finish()
+        }
+        var sink = writer
+        try await outbox.drain { try await sink.write($0) }
+        writer = sink
+        _ = await task.result
+        try await writer.finish(nil)
     }
 
     func unknownApp(_ app: String) -> Response {
