@@ -31,14 +31,20 @@ struct RunTests {
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await daemon.client.run(inFlight).status == .running)
 
+            let killed = daemon.pid
+            let stopping = ContinuousClock.now
             daemon.stop(signal: SIGKILL)
+            let stopped = ContinuousClock.now - stopping
             try await daemon.start()
+            // Seen once in many runs: the in-flight run finished as if its daemon lived on. What
+            // the harness saw is kept with the expectation, to explain it when it comes again.
+            let trace = "killed pid \(killed), stop took \(stopped), restart took \(ContinuousClock.now - stopping - stopped), new pid \(daemon.pid); daemon log:\n\(daemon.daemonLog.suffix(4000))"
 
             let kept = try await daemon.client.run("kept")
             #expect(kept.status == .succeeded)
             #expect(kept.result == "42")
             let interrupted = try await daemon.client.run(inFlight)
-            #expect(interrupted.status == .interrupted)
+            #expect(interrupted.status == .interrupted, "\(trace)")
             #expect(interrupted.failure?.message.contains("daemon stopped") == true)
             // Over HTTP and the CLI too.
             let http = try daemon.curl("/_hoist/runs/kept")

@@ -14,6 +14,8 @@ final class TestDaemon: @unchecked Sendable {
     private(set) var port: Int
     private let extraEnvironment: [String: String]
     private var process: Process?
+    /// The pid of the daemon process this harness started last.
+    var pid: Int32 { process?.processIdentifier ?? 0 }
 
     /// Started with `HOIST_TLS` on: then ``client`` talks HTTPS, pinned to the daemon's certificate.
     var usesTLS: Bool {
