@@ -210,7 +210,7 @@ let package = Package(
         .executableTarget(name: "HoistTestApp", dependencies: ["Hoist", "HoistSSH", "HoistClient", .product(name: "NIOCore", package: "swift-nio")], path: "Tests/Fixtures/TestApp", swiftSettings: swiftSettings),
         .testTarget(
             name: "HoistCoreTests",
-            dependencies: ["HoistCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["HoistCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -33,7 +33,7 @@ public enum WorkerRuntime {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WorkerFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(WorkerFrameWriter())
                     try channel.pipeline.syncOperations.addHandler(InboundFrames(continuation: framesContinuation))
                 }
             }

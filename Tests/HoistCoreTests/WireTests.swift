@@ -1,6 +1,7 @@
 import Foundation
 import HoistCore
 import NIOCore
+import NIOEmbedded
 import Testing
 
 @Suite("Wire formats")
@@ -78,5 +79,42 @@ struct TokenTests {
     @Test("constant-time comparison agrees with ==", arguments: [("abc", "abc"), ("abc", "abd"), ("abc", "ab"), ("", ""), ("", "x"), ("x", "")])
     func equality(a: String, b: String) {
         #expect(ConstantTime.equal(a, b) == (a == b))
+    }
+}
+
+@Suite("Worker frames on a channel")
+struct WorkerFrameChannelTests {
+    /// Frames written by the writer and read back by the decoder, through an embedded channel.
+    func roundTrip(_ frames: [WorkerFrame]) throws -> [WorkerFrame] {
+        let writer = EmbeddedChannel(handler: WorkerFrameWriter())
+        for frame in frames { try writer.writeOutbound(frame) }
+        var bytes = ByteBuffer()
+        while var part = try writer.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&part) }
+        let reader = EmbeddedChannel(handler: ByteToMessageHandler(WorkerFrameDecoder()))
+        // In small pieces, as a socket delivers a large frame.
+        while bytes.readableBytes > 0 {
+            try reader.writeInbound(bytes.readSlice(length: min(7_000, bytes.readableBytes))!)
+        }
+        var decoded: [WorkerFrame] = []
+        while let frame = try reader.readInbound(as: WorkerFrame.self) { decoded.append(frame) }
+        return decoded
+    }
+
+    @Test("a head, a payload and a tail of any size arrive as one frame whose payload is both", arguments: [0, 10, 16_383, 16_384, 100_000, 1 << 20])
+    func tails(size: Int) throws {
+        let body = ByteBuffer(repeating: 0x61, count: size)
+        let request = CallRequest(function: "echo", wantsOutput: true, body: body)
+        let frames = [
+            WorkerFrame(kind: .call, callID: 7, payload: request.header(allocator: ByteBufferAllocator()), tail: body),
+            WorkerFrame(kind: .result, callID: 8, payload: body),
+            WorkerFrame(kind: .cancel, callID: 9, payload: ByteBuffer()),
+        ]
+        let decoded = try roundTrip(frames)
+        #expect(decoded.map(\.kind) == [.call, .result, .cancel])
+        #expect(decoded.map(\.callID) == [7, 8, 9])
+        let call = try CallRequest(decoding: decoded[0].payload)
+        #expect(call.function == "echo" && call.wantsOutput && call.body == body)
+        #expect(decoded[1].payload == body)
+        #expect(decoded[2].payload.readableBytes == 0)
     }
 }

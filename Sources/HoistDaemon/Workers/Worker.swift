@@ -128,7 +128,7 @@ final class Worker: @unchecked Sendable {
                 continuation.resume(throwing: CallFailure(HoistError(.noWorkers, "worker \(index) of app '\(app)' is not ready")))
                 return
             }
-            let frame = WorkerFrame(kind: .call, callID: id, payload: request.encode(allocator: channel.allocator))
+            let frame = WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: channel.allocator), tail: request.body)
             channel.writeAndFlush(frame, promise: nil)
         }
     }

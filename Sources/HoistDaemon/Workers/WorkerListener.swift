@@ -15,7 +15,7 @@ struct WorkerListener {
             .childChannelInitializer { [registry, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WorkerFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(WorkerFrameWriter())
                     try channel.pipeline.syncOperations.addHandler(WorkerChannelHandler(registry: registry, logger: logger))
                 }
             }
