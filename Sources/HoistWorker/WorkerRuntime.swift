@@ -142,17 +142,17 @@ public enum WorkerRuntime {
             )
             return failureFrame(failure, callID: callID)
         }
+        let frames = FrameBatcher(channel: channel, callID: callID)
         if request.wantsOutput {
             capture.begin { stream, bytes in
-                let frame = WorkerFrame(kind: stream == .stdout ? .stdout : .stderr, callID: callID, payload: ByteBuffer(bytes: bytes))
-                channel.writeAndFlush(frame, promise: nil)
+                frames.add(stream == .stdout ? .stdout : .stderr, ByteBuffer(bytes: bytes))
             }
         }
         do {
             if function.descriptor.streams == true {
                 // Each element goes out as it is produced; the result frame marks the end.
                 try await function.stream(json: Data(request.body.readableBytesView)) { element in
-                    channel.writeAndFlush(WorkerFrame(kind: .item, callID: callID, payload: ByteBuffer(bytes: element)), promise: nil)
+                    frames.add(.item, ByteBuffer(bytes: element))
                 }
                 capture.end()
                 return WorkerFrame(kind: .result, callID: callID, payload: ByteBuffer(string: "null"))
