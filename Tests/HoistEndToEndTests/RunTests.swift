@@ -38,7 +38,7 @@ struct RunTests {
             try await daemon.start()
             // Seen once in many runs: the in-flight run finished as if its daemon lived on. What
             // the harness saw is kept with the expectation, to explain it when it comes again.
-            let trace = "killed pid \(killed), stop took \(stopped), restart took \(ContinuousClock.now - stopping - stopped), new pid \(daemon.pid); daemon log:\n\(daemon.daemonLog.suffix(4000))"
+            let trace = "killed pid \(killed), stop took \(stopped), restart took \(ContinuousClock.now - stopping - stopped), new pid \(daemon.pid), stray daemon \(daemon.strayDaemon.map(String.init) ?? "none"); daemon log:\n\(daemon.daemonLog.suffix(4000))"
 
             let kept = try await daemon.client.run("kept")
             #expect(kept.status == .succeeded)

@@ -104,14 +104,43 @@ final class TestDaemon: @unchecked Sendable {
         return daemon
     }
 
-    /// Stops the daemon it started (SIGTERM, then SIGKILL), by its PID.
+    /// Stops the daemon it started (SIGTERM, then SIGKILL), by its PID, and waits until the
+    /// home's daemon lock is free.
     func stop(signal: Int32 = SIGTERM) {
-        guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, signal)
+        guard let process else { return }
+        if process.isRunning {
+            kill(process.processIdentifier, signal)
+            let deadline = Date().addingTimeInterval(15)
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        releaseHome(startedPid: process.processIdentifier)
+    }
+
+    /// Whether a daemon other than the one this harness started last was found holding the
+    /// home and stopped (see ``releaseHome(startedPid:)``).
+    private(set) var strayDaemon: Int32?
+
+    /// The home is this test's alone (a fresh temporary directory), so a daemon holding its
+    /// lock was started for it. One was seen once still holding it after the harness's own had
+    /// exited (the SIGKILL durability test): then it is stopped by the pid it wrote in the home,
+    /// which the lock makes trustworthy, and the test hears of it.
+    private func releaseHome(startedPid: Int32) {
         let deadline = Date().addingTimeInterval(15)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        while Date() < deadline {
+            if let fd = ProcessSupport.tryLock(home.daemonLockFile) {
+                close(fd)
+                return
+            }
+            if let text = try? String(contentsOfFile: home.daemonPidFile, encoding: .utf8),
+               let holder = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), holder != startedPid, holder > 1 {
+                FileHandle.standardError.write(Data("test daemon: pid \(holder) still holds \(home.root) after pid \(startedPid) exited; stopping it\n".utf8))
+                strayDaemon = holder
+                kill(holder, SIGKILL)
+            }
+            usleep(20_000)
+        }
     }
 
     /// Stops the daemon and removes its home.
