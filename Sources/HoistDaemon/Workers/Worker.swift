@@ -63,7 +63,17 @@ final class Worker: @unchecked Sendable {
     /// The process died; ``exited(status:signalled:crash:)`` follows once its report is read.
     func markDying() { lock.withLock { dying = true } }
     var pid: Int32 { lock.withLock { _pid } }
-    var inFlight: Int { lock.withLock { pending.count } }
+    /// Calls in flight, with those a pool has picked this worker for and not yet sent.
+    var inFlight: Int { lock.withLock { pending.count + reserved } }
+    /// Picks not yet turned into calls: without them, calls picking a worker at the same moment
+    /// would all see it idle and queue behind each other on it.
+    private var reserved = 0
+
+    /// Counts a call the pool is about to send here (see ``WorkerPool``'s pick).
+    func reserve() { lock.withLock { reserved += 1 } }
+
+    /// A reserved call that will not be sent after all.
+    func releaseReservation() { lock.withLock { reserved = max(0, reserved - 1) } }
 
     func setPID(_ pid: Int32) { lock.withLock { _pid = pid } }
 
@@ -114,6 +124,7 @@ final class Worker: @unchecked Sendable {
     ) async throws -> ByteBuffer {
         try await withCheckedThrowingContinuation { continuation in
             let channel: (any Channel)? = lock.withLock {
+                reserved = max(0, reserved - 1)
                 guard _state == .ready, let channel = self.channel else { return nil }
                 var entry = Pending(function: request.function, complete: { continuation.resume(with: $0) }, output: output)
                 if let timeout {
@@ -143,6 +154,7 @@ final class Worker: @unchecked Sendable {
         complete: @escaping @Sendable (Int, Result<ByteBuffer, any Error>) -> Void
     ) -> Bool {
         let channel: (any Channel)? = lock.withLock {
+            reserved = max(0, reserved - 1)
             guard _state == .ready, !dying, let channel = self.channel else { return nil }
             for position in batch.bodies.indices {
                 pending[firstID + UInt64(position)] = Pending(function: batch.function, complete: { complete(position, $0) }, output: output)

@@ -133,6 +133,7 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             let (idle, blocked, count): (Worker?, Bool, Int) = lock.withLock {
                 let idle = workers.first { $0.index != callerIndex && $0.isAvailable && $0.inFlight == 0 }
+                idle?.reserve()
                 let blocked = workers.allSatisfy { (nestedByCaller[$0.index] ?? 0) > 0 }
                 return (idle, blocked, workers.count)
             }
@@ -154,7 +155,14 @@ final class WorkerPool: @unchecked Sendable {
     /// starting it (the call is then safe to send elsewhere).
     private func send(_ request: CallRequest, to worker: Worker, timeout: Double?, key: String?, calls: CallRegistry?, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer? {
         let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
-        if let key, let calls { try calls.register(key, worker: worker, id: id) }
+        if let key, let calls {
+            do {
+                try calls.register(key, worker: worker, id: id)
+            } catch {
+                worker.releaseReservation()
+                throw error
+            }
+        }
         defer { if let key, let calls { calls.unregister(key) } }
         do {
             return try await worker.call(id: id, request: request, timeout: timeout, output: output)
@@ -175,6 +183,8 @@ final class WorkerPool: @unchecked Sendable {
                     if load == 0 { break }
                 }
             }
+            // Counted at once, so that the next pick sees this worker busier.
+            best?.reserve()
             return best
         }
     }

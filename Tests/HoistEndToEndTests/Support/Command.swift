@@ -72,3 +72,16 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
         Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
+
+extension Process {
+    /// Stops this child by its PID: `signal`, then SIGKILL after `grace`, then waits for its exit.
+    func stop(signal: Int32 = SIGTERM, grace: TimeInterval) {
+        if isRunning {
+            kill(processIdentifier, signal)
+            let deadline = Date().addingTimeInterval(grace)
+            while isRunning && Date() < deadline { usleep(10_000) }
+            if isRunning { kill(processIdentifier, SIGKILL) }
+        }
+        waitUntilExit()
+    }
+}

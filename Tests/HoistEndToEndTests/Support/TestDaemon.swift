@@ -108,13 +108,7 @@ final class TestDaemon: @unchecked Sendable {
     /// home's daemon lock is free.
     func stop(signal: Int32 = SIGTERM) {
         guard let process else { return }
-        if process.isRunning {
-            kill(process.processIdentifier, signal)
-            let deadline = Date().addingTimeInterval(15)
-            while process.isRunning && Date() < deadline { usleep(10_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
+        process.stop(signal: signal, grace: 15)
         releaseHome(startedPid: process.processIdentifier)
     }
 

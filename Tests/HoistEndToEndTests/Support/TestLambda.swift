@@ -51,13 +51,7 @@ final class TestLambda: @unchecked Sendable {
     }
 
     func shutdown(keepingHome: Bool = false) {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        process.waitUntilExit()
+        process.stop(grace: 5)
         guard !keepingHome else { return }
         try? FileManager.default.removeItem(atPath: root)
         try? FileManager.default.removeItem(atPath: root + ".log")
