@@ -27,7 +27,10 @@ struct RunTests {
             try await daemon.deploy(env: Env(replicas: 2))
             let done = try await daemon.client.spawn(app: "testapp", function: "add", body: ByteBuffer(string: "[40,2]"), name: "kept")
             #expect(try await daemon.client.waitForRun(done, timeout: 10).status == .succeeded)
-            let inFlight = try await daemon.client.spawn(app: "testapp", function: "sleepy", body: ByteBuffer(string: "20000"))
+            // Ten minutes: the kill must come while it runs, and a test runner starved by the
+            // rest of the suite was seen to take 28 s between this spawn and the kill, when the
+            // run had 20 s and so finished first.
+            let inFlight = try await daemon.client.spawn(app: "testapp", function: "sleepy", body: ByteBuffer(string: "600000"))
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await daemon.client.run(inFlight).status == .running)
 
@@ -36,8 +39,7 @@ struct RunTests {
             daemon.stop(signal: SIGKILL)
             let stopped = ContinuousClock.now - stopping
             try await daemon.start()
-            // Seen once in many runs: the in-flight run finished as if its daemon lived on. What
-            // the harness saw is kept with the expectation, to explain it when it comes again.
+            // What the harness saw is kept with the expectation, to explain a failure.
             let trace = "killed pid \(killed), stop took \(stopped), restart took \(ContinuousClock.now - stopping - stopped), new pid \(daemon.pid), stray daemon \(daemon.strayDaemon.map(String.init) ?? "none"); daemon log:\n\(daemon.daemonLog.suffix(4000))"
 
             let kept = try await daemon.client.run("kept")
