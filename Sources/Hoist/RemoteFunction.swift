@@ -58,20 +58,11 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
             handler = { kind, bytes in printer.write(kind, bytes) }
         }
         let output = handler
-        let key = UUID().uuidString
-        let backend = target.backend
-        let retry = target.retry
-        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: key, retry: retry, spread: true)
+        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: UUID().uuidString, retry: target.retry, spread: true)
         let result: ByteBuffer
         do {
-            result = try await withTaskCancellationHandler {
-                try await withConnectionRetries(retry) {
-                    try await backend.call(call, output: output)
-                }
-            } onCancel: {
-                // Cancelling the caller's task cancels the remote call.
-                Task { await backend.cancel(key) }
-            }
+            // Cancelling the caller's task cancels the remote call.
+            result = try await target.backend.cancellableCall(call, output: output)
         } catch {
             printer?.flush()
             // A cancelled caller sees the standard CancellationError, whatever the wire said.
