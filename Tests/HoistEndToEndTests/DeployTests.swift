@@ -115,8 +115,16 @@ struct DeployTests {
         try await withDaemon { daemon in
             try await daemon.deploy()
             let victim = try await daemon.whoami().pid
-            let call = Task { try await daemon.call("sleepy", "5000") }
-            try await Task.sleep(for: .milliseconds(300))
+            // `chatter` prints as it starts and goes on for minutes: the kill comes only once the
+            // call is known to be running on the worker, and before it can have finished, however
+            // slowly a loaded machine runs this test (a 5 s call once ended before the kill).
+            let (started, startedContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            let call = Task {
+                defer { startedContinuation.finish() }
+                return try await daemon.call("chatter", #"["T", 100000]"#, output: { _, _ in startedContinuation.yield() })
+            }
+            var iterator = started.makeAsyncIterator()
+            _ = await iterator.next()
             // Queued behind the running call on the only worker: never started, so it is rerun.
             let queued = Task { try await daemon.call("add", "[20,3]") }
             try await Task.sleep(for: .milliseconds(100))
@@ -124,7 +132,7 @@ struct DeployTests {
             let error = await #expect(throws: HoistError.self) { _ = try await call.value }
             #expect(error?.code == .workerCrashed)
             #expect(error?.message.contains("SIGKILL") == true)
-            #expect(error?.message.contains("sleepy") == true)
+            #expect(error?.message.contains("chatter") == true)
             #expect(error?.message.contains("pid \(victim)") == true)
             #expect(try await queued.value == "23")
             // A new worker takes the next call.

@@ -123,8 +123,10 @@ final class Worker: @unchecked Sendable {
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
     ) async throws -> ByteBuffer {
         try await withCheckedThrowingContinuation { continuation in
-            let channel: (any Channel)? = lock.withLock {
+            let channel: (any Channel)?? = lock.withLock {
                 reserved = max(0, reserved - 1)
+                // Picked just before the process was seen to die: never sent, so safe elsewhere.
+                if dying { return .some(nil) }
                 guard _state == .ready, let channel = self.channel else { return nil }
                 var entry = Pending(function: request.function, complete: { continuation.resume(with: $0) }, output: output)
                 if let timeout {
@@ -135,8 +137,12 @@ final class Worker: @unchecked Sendable {
                 pending[id] = entry
                 return channel
             }
-            guard let channel else {
+            guard let found = channel else {
                 continuation.resume(throwing: CallFailure(HoistError(.noWorkers, "worker \(index) of app '\(app)' is not ready")))
+                return
+            }
+            guard let channel = found else {
+                continuation.resume(throwing: NotStarted())
                 return
             }
             let frame = WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: channel.allocator), tail: request.body)
