@@ -41,6 +41,17 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     }
 
     /// The function's HTTP endpoint: `POST` a JSON body to call it.
+    ///
+    /// On the local daemon this is its TCP listener, where every route needs the daemon's
+    /// token; its user can also reach the same route over the private socket without one:
+    ///
+    /// ```sh
+    /// curl -H "Authorization: Bearer $(cat ~/.hoist/daemon.token)" -d '[1,2]' http://127.0.0.1:32300/demo/summer
+    /// curl --unix-socket ~/.hoist/daemon.sock -d '[1,2]' http://localhost/demo/summer
+    /// ```
+    ///
+    /// A daemon without a TCP listener (`HOIST_TCP=0`), or a cluster host reached through an
+    /// SSH tunnel, gives an `http+unix://` URL: the socket's path, percent-encoded, then the route.
     public var endpoint: URL {
         target.backend.endpoint(app: app, function: target.functionName)
     }

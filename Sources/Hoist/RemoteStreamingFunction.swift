@@ -22,7 +22,8 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
         self.target = target
     }
 
-    /// The function's HTTP endpoint; plain callers receive newline-delimited JSON.
+    /// The function's HTTP endpoint; plain callers receive newline-delimited JSON. It needs the
+    /// daemon's token as ``RemoteFunction/endpoint`` does (or the daemon's private socket).
     public var endpoint: URL {
         target.backend.endpoint(app: target.app, function: target.functionName)
     }

@@ -19,6 +19,17 @@ public struct System: Sendable, CustomStringConvertible {
 
     /// The daemon on this machine, at `HOIST_PORT` (default 32300) with home `HOIST_HOME`
     /// (default `~/.hoist`). It is started on first use.
+    ///
+    /// Inside a worker — a function calling another function of its app — it is the daemon that
+    /// runs that worker: the local daemon's for a function deployed here, the host's own daemon
+    /// for a function running on a cluster host. The app version already there is used without
+    /// a redeploy.
+    ///
+    /// ```swift
+    /// let sumOfSquares = Function("sumOfSquares") { (numbers: [Int]) async throws -> Int in
+    ///     try await square.to(.local).map(numbers).reduce(0, +)
+    /// }
+    /// ```
     public static var local: System {
         System(kind: .local(port: HoistEnvironment.localPort, home: .current))
     }

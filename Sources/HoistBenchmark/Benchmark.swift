@@ -9,6 +9,8 @@ import Glibc
 
 /// The function measured: as small as a call gets, so the figures are Hoist's own cost.
 let add = Function("add") { (a: Int, b: Int) in a + b }
+/// Traps: how long a caller waits for a crash report.
+let crash = Function("crash") { () -> Int in fatalError("the benchmark's crash") }
 
 /// `hoist-bench`: Hoist's speed figures on this machine, in a release build:
 ///
@@ -20,7 +22,7 @@ let add = Function("add") { (a: Int, b: Int) in a + b }
 @main
 struct HoistBench: HoistApp {
     static let name = "bench"
-    static let functions: [any HoistFunction] = [add, pause, echo, chatty]
+    static let functions: [any HoistFunction] = [add, crash, pause, echo, chatty]
 
     static func run() async throws {
         let options = Options(CommandLine.arguments.dropFirst())
@@ -121,6 +123,27 @@ struct HoistBench: HoistApp {
         redeploys.sort()
         print(row("unchanged redeploy, median of 20", ms(redeploys[redeploys.count / 2])))
         results.record("unchanged redeploy", ["median_ms": toSeconds(redeploys[redeploys.count / 2]) * 1000])
+
+        // A function that traps: the time until its caller holds the crash report (message,
+        // file and line, first frames), worker replaced meanwhile.
+        let crashing = try await crash.to(system, env: Env(replicas: options.replicas)).quiet()
+        var crashTimes: [Double] = []
+        for i in 0..<5 {
+            let start = ContinuousClock.now
+            do {
+                _ = try await crashing()
+                preconditionFailure("the crash function returned")
+            } catch let error as HoistError {
+                crashTimes.append(toSeconds(ContinuousClock.now - start))
+                precondition(error.code == .workerCrashed && error.message.contains("the benchmark's crash"), "\(error)")
+            }
+            // The next call is served (by another worker, or the replacement).
+            let next = try await remote(i, 1)
+            precondition(next == i + 1)
+        }
+        let crashSeconds = median(crashTimes)
+        print(row("a trapping call answered with its crash report, median of 5", ms(Duration.seconds(crashSeconds)) + "  goal < 2 s" + results.spread(crashTimes.map { $0 * 1000 }, format: "%.0f ms")))
+        results.record("crash report", ["seconds": crashSeconds, "runs": crashTimes])
 
         if options.scaling {
             try await Scaling.run(system: system, home: home, options: options, results: results)

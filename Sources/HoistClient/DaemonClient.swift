@@ -84,8 +84,7 @@ public struct DaemonClient: Sendable {
     /// let daemon = DaemonClient(socketPath: HoistHome.current.daemonSocket, token: nil)
     /// ```
     public init(socketPath: String, token: String?, endpointBase: String? = nil) {
-        let encoded = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? socketPath
-        self.baseURL = "http+unix://" + encoded
+        self.baseURL = HoistHome.socketURL(socketPath)
         self.endpointBase = endpointBase.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? self.baseURL
         self.socketPath = socketPath
         self.token = token

@@ -177,6 +177,10 @@ public struct Daemon: Sendable {
             onServerRunning: { _ in
                 // The home is 0700 already; the socket itself is the user's alone as well.
                 chmod(socketPath, 0o600)
+                // Without a TCP listener, endpoints are the socket's URL (see DaemonClient.local).
+                if !configuration.tcp {
+                    try? "\(home.daemonSocketURL)\n".write(toFile: home.daemonURLFile, atomically: true, encoding: .utf8)
+                }
                 logger.info("listening", metadata: ["socket": "\(socketPath)", "pid": "\(getpid())", "home": "\(home.root)"])
             },
             logger: logger

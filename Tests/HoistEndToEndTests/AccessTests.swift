@@ -25,6 +25,31 @@ private func permissions(_ path: String) throws -> Int {
     try #require((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue)
 }
 
+/// A call of the owner's in flight under a known call id (`Hoist-Call-Id`), for checking that
+/// another user's cancel of it is refused: `handshake` waits for a file the test creates at the end.
+private struct OwnersCall {
+    static let id = "owners-call"
+    let daemon: TestDaemon
+    let path: String
+    let answer: Task<CurlResult, any Error>
+
+    static func start(_ daemon: TestDaemon) async throws -> OwnersCall {
+        let path = daemon.home.root + "/owners-call-go"
+        let answer = Task { try await offPool { try daemon.curl("/testapp/handshake", ["-H", "\(CallKey.header): \(id)", "-d", "\"\(path)\""]) } }
+        return OwnersCall(daemon: daemon, path: path, answer: answer)
+    }
+
+    /// Lets the call finish and checks that it answered rather than being cancelled. (A cancel
+    /// that reached the daemon before the call would have cancelled it too: the daemon remembers
+    /// early cancels.)
+    func finishUncancelled() async throws {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let result = try await answer.value
+        #expect(result.status == 200, "\(result)")
+        #expect(result.body == "true" || result.body == "false", "\(result)")
+    }
+}
+
 @Suite("Only the daemon's own user reaches it", .serialized)
 struct AccessTests {
     @Test("the other user exists (made by scripts/test), so the tests below are about someone else")
@@ -37,7 +62,7 @@ struct AccessTests {
     @Test("the private socket: 0600 in a 0700 home, serves the owner without a token, not another user")
     func privateSocket() async throws {
         try await withDaemon { daemon in
-            try await daemon.deploy()
+            try await daemon.deploy(env: Env(replicas: 2))  // one for the owner's run, one for its call
             let socket = daemon.home.daemonSocket
             #expect(DaemonClient.isSocket(socket))
             #expect(try permissions(socket) == 0o600)
@@ -56,30 +81,60 @@ struct AccessTests {
             #expect(denied.status == 0 || denied.status == 000, "\(denied)")
             #expect(!denied.body.contains("3"))
 
-            // Even when the owner opens the files by mistake, the daemon checks the peer's uid.
+            // Even when the owner opens the files by mistake, the daemon checks the peer's uid:
+            // the other user can neither call, list or read runs, cancel a run or a call, nor deploy.
+            let run = try await daemon.client.spawn(app: "testapp", function: "sleepy", body: ByteBuffer(string: "600000"), name: "owners-run")
+            let ownersCall = try await OwnersCall.start(daemon)
             chmod(daemon.home.root, 0o711)
             chmod(socket, 0o666)
             defer { chmod(daemon.home.root, 0o700); chmod(socket, 0o600) }
             for (path, arguments) in [
                 ("/testapp/tick", ["-d", #""socket-other""#]),
                 ("/_hoist/runs", []),
+                ("/_hoist/runs/\(run)", []),
+                ("/_hoist/runs/\(run)/cancel", ["-X", "POST"]),
+                ("/_hoist/calls/\(OwnersCall.id)/cancel", ["-X", "POST"]),
                 ("/_hoist/apps/testapp/deploy", ["-d", "{}"]),
             ] {
                 let refused = try curlAsOther(["--unix-socket", socket] + arguments + ["http://localhost" + path])
                 #expect(refused.status == 403, "\(path): \(refused)")
                 #expect(refused.body.contains("serves only its own user"), "\(path)")
+                #expect(!refused.body.contains("sleepy"), "\(path)")
             }
             #expect(!ticked(daemon, "socket-other"))
+            #expect([.queued, .running].contains(try await daemon.client.run(run).status))
+            try await ownersCall.finishUncancelled()
             #expect(try await daemon.call("add", "[1,2]") == "3")
+            _ = try await daemon.client.cancelRun(run)
+        }
+    }
+
+    @Test("with HOIST_TCP=0 only the socket serves, and endpoints and the CLI name the socket")
+    func socketOnly() async throws {
+        try await withDaemon(extraEnvironment: [HoistEnvironment.tcp: "0"]) { daemon in
+            try await daemon.deploy()
+            #expect(!ProcessSupport.isListening(port: daemon.port))
+            let client = daemon.client
+            #expect(client.socketPath == daemon.home.daemonSocket)
+            #expect(client.endpointBase == daemon.home.daemonSocketURL)
+            #expect(client.endpointBase.hasPrefix("http+unix://%2F"))
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+            let apps = try daemon.hoist(["apps", "--port", String(daemon.port)])
+            #expect(apps.stdout.contains("POST \(daemon.home.daemonSocketURL)/testapp/add"), "\(apps.stdout)")
+            #expect(apps.stdout.contains("call with: curl --unix-socket \(daemon.home.daemonSocket)"))
+            #expect(!apps.stdout.contains("Authorization"))
+            let call = try curl("http://localhost/testapp/add", ["--unix-socket", daemon.home.daemonSocket, "-d", "[2,3]"])
+            #expect(call.body == "5")
         }
     }
 
     @Test("over TCP another user can neither call, list runs, read or cancel a run, nor deploy; the owner can with the token")
     func tcpNeedsTheToken() async throws {
         try await withDaemon { daemon in
-            try await daemon.deploy()
-            let key = try await daemon.client.spawn(app: "testapp", function: "sleepy", body: ByteBuffer(string: "5000"), name: "owners-run")
+            try await daemon.deploy(env: Env(replicas: 2))  // one for the owner's run, one for its call
+            let key = try await daemon.client.spawn(app: "testapp", function: "sleepy", body: ByteBuffer(string: "600000"), name: "owners-run")
             #expect(key == "owners-run")
+            let call = try await OwnersCall.start(daemon)
             let base = daemon.baseURL
             // The token file is the owner's alone.
             #expect(try permissions(daemon.home.controlTokenFile) == 0o600)
@@ -90,6 +145,7 @@ struct AccessTests {
                 ("GET", "/_hoist/runs", ""),
                 ("GET", "/_hoist/runs/owners-run", ""),
                 ("POST", "/_hoist/runs/owners-run/cancel", ""),
+                ("POST", "/_hoist/calls/\(OwnersCall.id)/cancel", ""),
                 ("POST", "/_hoist/apps/testapp/deploy", "{}"),
                 ("GET", "/", ""),
             ] {
@@ -99,8 +155,9 @@ struct AccessTests {
                 #expect(!answer.body.contains("testapp"))
             }
             #expect(!ticked(daemon, "tcp-other"))
-            // The run was not cancelled, and the owner reaches everything with the token.
-            #expect(try await daemon.client.run("owners-run").status != .cancelled)
+            // Neither the run nor the call was cancelled, and the owner reaches everything with the token.
+            #expect([.queued, .running].contains(try await daemon.client.run("owners-run").status))
+            try await call.finishUncancelled()
             #expect(try daemon.curl("/_hoist/runs/owners-run").body.contains("owners-run"))
             let cancel = try daemon.curl("/_hoist/runs/owners-run/cancel", ["-X", "POST"])
             #expect(cancel.status == 200, "\(cancel)")

@@ -19,6 +19,9 @@ struct CLITests {
 
             let apps = try daemon.hoist(["apps", "--port", String(daemon.port)])
             #expect(apps.stdout.contains("add(a: Int, b: Int) -> Int"))
+            // What a caller needs: the token on TCP, or the socket.
+            #expect(apps.stdout.contains("Authorization: Bearer $(cat \(daemon.home.controlTokenFile))"), "\(apps.stdout)")
+            #expect(apps.stdout.contains("curl --unix-socket \(daemon.home.daemonSocket)"))
 
             let call = try daemon.hoist(["call", "testapp", "shout", #""cli""#, "--port", String(daemon.port)])
             #expect(call.status == 0)

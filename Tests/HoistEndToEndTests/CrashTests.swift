@@ -47,10 +47,14 @@ struct CrashTests {
             let answer = try daemon.curl("/testapp/trap", ["-d", #""nil""#])
             #expect(answer.status == 502)
             #expect(answer.body.contains("Unexpectedly found nil") && answer.body.contains(place), "\(answer.body)")
+            // With the first frames, as a Swift caller gets them.
+            #expect(answer.body.contains("closure #1 in HoistTestApp.trap (\(place))"), "\(answer.body)")
             let key = try await daemon.client.spawn(app: "testapp", function: "trap", body: ByteBuffer(string: #""index""#))
             let record = try await daemon.client.waitForRun(key, timeout: 20)
             #expect(record.status == .failed)
-            #expect(record.failure?.message.contains("Index out of range at TestApp.swift:\(try Self.trapLine("index"))") == true, "\(String(describing: record.failure))")
+            let indexPlace = "TestApp.swift:\(try Self.trapLine("index"))"
+            #expect(record.failure?.message.contains("Index out of range at \(indexPlace)") == true, "\(String(describing: record.failure))")
+            #expect(record.failure?.message.contains("closure #1 in HoistTestApp.trap (\(indexPlace))") == true, "\(String(describing: record.failure))")
         }
     }
 }

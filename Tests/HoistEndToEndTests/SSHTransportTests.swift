@@ -87,7 +87,7 @@ struct ClusterTests {
         let run = try TestHosts.scenario("cluster-socket")
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in ["hoist-a.call=42", "hoist-a.nested=42", "hoist-a.crash=workerCrashed,true", "hoist-a.endpoint=http+unix", "hoist-a.again=false,socket", "hoist-a.status=[\"testapp\"]",
+        for line in ["hoist-a.call=42", "hoist-a.nested=42", "hoist-a.fanOut=90,11,3", "hoist-a.crash=workerCrashed,true", "hoist-a.endpoint=http+unix", "hoist-a.again=false,socket", "hoist-a.status=[\"testapp\"]",
                      "hoist-nosock.call=42", "hoist-nosock.endpoint=http", "hoist-nosock.again=false,port", "hoist-nosock.status=[\"testapp\"]",
                      "hoist-quote.call=42", "hoist-quote.endpoint=http+unix", "hoist-quote.again=false,socket", "hoist-quote.down=ok"] {
             #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
@@ -130,14 +130,14 @@ struct ClusterTests {
         #expect(!FileManager.default.fileExists(atPath: quoteHome + "/.hoist/apps/testapp"), "down(deleteApps:) left the app")
     }
 
-    @Test("a daemon on the host's address: .none needs the token (401 otherwise), .tls pins the certificate")
+    @Test("a daemon on the host's address: .none needs the token (401 otherwise) and refuses foreign Hosts and Origins, .tls pins the certificate")
     func connections() async throws {
         let nonePort = try TestDaemon.freePort(on: "127.0.0.2")
         let tlsPort = try TestDaemon.freePort(on: "127.0.0.3")
         let run = try TestHosts.scenario("cluster-modes", environment: ["HOIST_TEST_NONE_PORT": String(nonePort), "HOIST_TEST_TLS_PORT": String(tlsPort)])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in ["noneCall=42", "noneEndpoint=http://127.0.0.2:\(nonePort)/testapp/add", "noneWrongToken=unauthorized", "noneMissingToken=unauthorized",
+        for line in ["noneCall=42", "noneEndpoint=http://127.0.0.2:\(nonePort)/testapp/add", "noneWrongToken=unauthorized", "noneMissingToken=unauthorized", "noneRebound=421", "noneCrossOrigin=403",
                      "tlsCall=42", "tlsEndpoint=https://127.0.0.3:\(tlsPort)/testapp/add", "tlsBadPin=certificateMismatch", "modesDown=ok"] {
             #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
         }

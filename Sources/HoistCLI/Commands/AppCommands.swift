@@ -23,6 +23,7 @@ struct AppsCommand: AsyncParsableCommand {
                     print("  \(function.signature)    POST \(options.client.endpointBase)/\(app.name)/\(function.name)")
                 }
             }
+            if !apps.isEmpty { print(howToCall(options.client)) }
         }
     }
 }
@@ -144,6 +145,7 @@ struct DeployCommand: AsyncParsableCommand {
             for function in response.app.functions {
                 print("  \(function.signature)    POST \(client.endpointBase)/\(app)/\(function.name)")
             }
+            print(howToCall(client))
         }
     }
 }
@@ -234,4 +236,12 @@ final class ProgressBar: @unchecked Sendable {
     func finish() {
         if enabled && total > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
     }
+}
+
+/// The line under a listing of endpoints that says what a caller needs: the token on TCP, or
+/// the socket.
+func howToCall(_ client: DaemonClient, home: HoistHome = .current) -> String {
+    let socket = "curl --unix-socket \(home.daemonSocket) -d JSON http://localhost/APP/FUNCTION"
+    if client.endpointBase.hasPrefix("http+unix://") { return "call with: \(socket)" }
+    return "call with: curl -H \"Authorization: Bearer $(cat \(home.controlTokenFile))\" -d JSON URL, or \(socket)"
 }

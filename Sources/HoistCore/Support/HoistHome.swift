@@ -62,8 +62,17 @@ public struct HoistHome: Sendable, Hashable {
     /// kernel picks it, so that daemons of several users on one host never collide.
     public var daemonPortFile: String { root + "/daemon.port" }
     /// The URL a client on this machine reaches the running daemon at (`https://…` with TLS),
-    /// written with ``daemonPortFile``.
+    /// written with ``daemonPortFile``; for a daemon without a TCP listener (`HOIST_TCP=0`),
+    /// its socket's ``daemonSocketURL``.
     public var daemonURLFile: String { root + "/daemon.url" }
+    /// The daemon's socket as a URL (`http+unix://` and the percent-encoded path), the form
+    /// HTTP clients such as AsyncHTTPClient take.
+    public var daemonSocketURL: String { Self.socketURL(daemonSocket) }
+
+    /// `path` as an `http+unix://` URL.
+    public static func socketURL(_ path: String) -> String {
+        "http+unix://" + (path.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? path)
+    }
     public var daemonLog: String { root + "/logs/daemon.log" }
     public var logsDirectory: String { root + "/logs" }
     public var blobsDirectory: String { root + "/blobs" }

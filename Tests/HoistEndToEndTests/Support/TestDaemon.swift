@@ -56,6 +56,9 @@ final class TestDaemon: @unchecked Sendable {
         self.extraEnvironment = extraEnvironment
     }
 
+    /// Whether the daemon opens its TCP listener (not with `HOIST_TCP=0`).
+    var listensOnTCP: Bool { extraEnvironment[HoistEnvironment.tcp] != "0" }
+
     /// Starts (or restarts) the daemon and waits until it answers. Another test may take the
     /// chosen port between the probe and the bind: then a new port is chosen, and a daemon only
     /// counts as ours when its pid is the one we started.
@@ -85,7 +88,7 @@ final class TestDaemon: @unchecked Sendable {
         self.process = process
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)),
+            if !listensOnTCP || ProcessSupport.isListening(port: port), let health = try? await client.health(timeout: .seconds(5)),
                health.pid == process.processIdentifier {
                 return true
             }
