@@ -74,7 +74,7 @@ extension RemoteFunction {
         }
         return outcomes.map { outcome in
             outcome.flatMap { bytes in
-                Swift.Result { try function.decodeResult(Data(bytes.readableBytesView)) }
+                Swift.Result { try function.decodeResult(bytes.dataView) }
             }
         }
     }

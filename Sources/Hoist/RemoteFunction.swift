@@ -58,11 +58,11 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
 
     /// Runs the function on the system.
     public func callAsFunction(_ args: repeat each Arg) async throws -> Result {
-        try await call(encoded: try function.encodeArguments(repeat each args))
+        try await call(encoded: try function.encodeArgumentsBuffer(repeat each args))
     }
 
     /// Runs the function with arguments already encoded by ``Function/encodeArguments(_:)``.
-    func call(encoded body: Data) async throws -> Result {
+    func call(encoded body: ByteBuffer) async throws -> Result {
         let printer = streamsOutput ? OutputPrinter(function: function.name) : nil
         var handler: DaemonClient.OutputHandler?
         if let printer {
@@ -81,7 +81,7 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
             throw error
         }
         printer?.flush()
-        return try function.decodeResult(Data(result.readableBytesView))
+        return try function.decodeResult(result.dataView)
     }
 
     /// The same function with a deadline for each call, enforced by the system: a call still

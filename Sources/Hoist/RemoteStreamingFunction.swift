@@ -30,7 +30,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
 
     /// Starts the function on the system and returns its elements as they arrive.
     public func callAsFunction(_ args: repeat each Arg) async throws -> AsyncThrowingStream<Element, any Error> {
-        let body = try function.encodeArguments(repeat each args)
+        let body = try function.encodeArgumentsBuffer(repeat each args)
         return stream(body: body)
     }
 
@@ -39,7 +39,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
         Self(function: function, target: target.with { $0.streamsOutput = !quiet })
     }
 
-    private func stream(body: Data) -> AsyncThrowingStream<Element, any Error> {
+    private func stream(body: ByteBuffer) -> AsyncThrowingStream<Element, any Error> {
         let target = self.target
         let function = self.function
         return AsyncThrowingStream { continuation in
@@ -52,7 +52,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
                         try await target.backend.call(call) { kind, bytes in
                             if kind == .item {
                                 do {
-                                    continuation.yield(try function.decodeElement(Data(bytes.readableBytesView)))
+                                    continuation.yield(try function.decodeElement(bytes.dataView))
                                 } catch {
                                     continuation.finish(throwing: HoistError(.badResponse, "an element of '\(target.functionName)' could not be decoded as \(Element.self): \(error)"))
                                 }

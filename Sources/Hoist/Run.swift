@@ -74,7 +74,7 @@ extension RemoteFunction {
         if let name, let problem = CallKey.problem(with: name) {
             throw HoistError(.invalidConfiguration, "run name '\(name)': \(problem)")
         }
-        let body = try function.encodeArguments(repeat each args)
+        let body = try function.encodeArgumentsBuffer(repeat each args)
         let deadline = try callTimeout.map(CallTimeout.validate)
         try retryPolicy.validate()
         let call = SystemCall(app: app, function: target.functionName, body: body, deadline: deadline, key: nil, retry: retryPolicy, spread: name == nil)
@@ -90,10 +90,10 @@ extension RemoteFunction {
         if let problem = CallKey.problem(with: runName) {
             throw HoistError(.invalidConfiguration, "run name '\(runName)': \(problem)")
         }
-        let body = try function.encodeArguments(repeat each args)
+        let body = try function.encodeArgumentsBuffer(repeat each args)
         let deadline = try callTimeout.map(CallTimeout.validate)
         let call = SystemCall(app: app, function: target.functionName, body: body, deadline: deadline, key: nil, retry: nil, spread: false)
         let result = try await target.backend.getOrCall(call, name: runName)
-        return try function.decodeResult(Data(result.readableBytesView))
+        return try function.decodeResult(result.dataView)
     }
 }

@@ -41,6 +41,9 @@ struct HoistBench: HoistApp {
 
         for i in 0..<500 { _ = try await remote(i, 1) }
         let results = Results(runs: options.runs)
+        if options.echoOnly > 0 {
+            return try await Scaling.echoOnly(system: system, home: home, options: options)
+        }
 
         // Each latency figure: a warm-up, then `--runs` runs of `--calls` calls; the median of
         // the runs' p50, p90 and p99.
@@ -142,7 +145,7 @@ struct HoistBench: HoistApp {
             precondition(next == i + 1)
         }
         let crashSeconds = median(crashTimes)
-        print(row("a trapping call answered with its crash report, median of 5", ms(Duration.seconds(crashSeconds)) + "  goal < 2 s" + results.spread(crashTimes.map { $0 * 1000 }, format: "%.0f ms")))
+        print(row("crash report of a trapping call, median of 5", ms(Duration.seconds(crashSeconds)) + "  goal < 2 s" + results.spread(crashTimes.map { $0 * 1000 }, format: "%.0f ms")))
         results.record("crash report", ["seconds": crashSeconds, "runs": crashTimes])
 
         if options.scaling {
@@ -289,6 +292,9 @@ struct Options {
     var json: String?
     /// Adds the scaling curves: callers, map sizes, payload sizes with peak memory.
     var scaling = false
+    /// Only echoes a 64 MB string this many times, with each echo's time and peak memory: for
+    /// profiling the large-payload path (`--echo-only N`).
+    var echoOnly = 0
 
     init(_ arguments: ArraySlice<String>) {
         var iterator = arguments.makeIterator()
@@ -316,8 +322,9 @@ struct Options {
             case "--ssh-config": sshConfig = value
             case "--runs": runs = max(1, value.flatMap(Int.init) ?? runs)
             case "--json": json = value
+            case "--echo-only": echoOnly = value.flatMap(Int.init) ?? 1
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --runs N --json FILE --scaling --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --runs N --json FILE --scaling --echo-only N --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
                 exit(64)
             }
         }

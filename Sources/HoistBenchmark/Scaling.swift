@@ -57,6 +57,25 @@ enum Scaling {
         }
     }
 
+    /// `--echo-only N`: a 64 MB string echoed N times, each echo's time and the peak resident
+    /// memory of the daemon, the worker and this caller.
+    static func echoOnly(system: System, home: String, options: Options) async throws {
+        let remote = try await echo.to(system, env: Env(replicas: options.replicas)).quiet()
+        let text = String(repeating: "a", count: 64 << 20)
+        let daemon = pid(in: home + "/daemon.pid")
+        let processes = [daemon].compactMap { $0 } + (daemon.map(children) ?? [])
+        print("daemon \(daemon.map(String.init) ?? "?"), workers \((daemon.map(children) ?? []).map(String.init).joined(separator: ",")), caller \(getpid())")
+        for _ in 0..<options.echoOnly {
+            for process in processes + [getpid()] { resetPeak(process) }
+            let start = ContinuousClock.now
+            let back = try await remote(text)
+            let seconds = HoistBench.toSeconds(ContinuousClock.now - start)
+            precondition(back.utf8.count == text.utf8.count)
+            let workerPeak = (daemon.map(children) ?? []).map(peakBytes).max() ?? 0
+            print(HoistBench.row("echo of a 64 MB string", String(format: "%.3f s   peak RSS: daemon %.0f MB, a worker %.0f MB, caller %.0f MB", seconds, Double(daemon.map(peakBytes) ?? 0) / 1e6, Double(workerPeak) / 1e6, Double(peakBytes(getpid())) / 1e6)))
+        }
+    }
+
     static func pid(in file: String) -> Int32? {
         (try? String(contentsOfFile: file, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }

@@ -27,6 +27,7 @@ public enum LocalDaemon {
             environment[HoistEnvironment.role] = "daemon"
             environment[HoistEnvironment.home] = home.root
             environment[HoistEnvironment.port] = String(port)
+            HoistEnvironment.addMallocTunables(to: &environment)
             let pid = try ProcessSupport.spawnDetached(path: executable, arguments: arguments, environment: environment, logPath: home.daemonLog)
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {

@@ -288,7 +288,7 @@ public struct HostBootstrap: Sendable {
             mkdir -p \(home)/logs && chmod 700 \(home) && cd \(home) || exit 1
             rm -f \(home)/daemon.port \(home)/daemon.sock
             echo \(quoted(mode(listener, address: start.address))) > \(home)/daemon.mode
-            HOIST_ROLE=daemon HOIST_HOME=\(home) HOIST_HOST=\(quoted(start.address)) HOIST_PORT=\(port) \(security) LD_LIBRARY_PATH=\(quoted(start.libraries)) setsid nohup \(quoted(start.blob)) >> \(home)/logs/daemon.log 2>&1 < /dev/null &
+            \(HoistEnvironment.glibcTunables)=${\(HoistEnvironment.glibcTunables):-\(HoistEnvironment.mallocTunables)} HOIST_ROLE=daemon HOIST_HOME=\(home) HOIST_HOST=\(quoted(start.address)) HOIST_PORT=\(port) \(security) LD_LIBRARY_PATH=\(quoted(start.libraries)) setsid nohup \(quoted(start.blob)) >> \(home)/logs/daemon.log 2>&1 < /dev/null &
             pid=$!
             i=0
             while [ $i -lt 200 ]; do

@@ -151,15 +151,20 @@ public enum WorkerRuntime {
         do {
             if function.descriptor.streams == true {
                 // Each element goes out as it is produced; the result frame marks the end.
-                try await function.stream(json: Data(request.body.readableBytesView)) { element in
+                try await function.stream(json: request.body.dataView) { element in
                     frames.add(.item, ByteBuffer(bytes: element))
                 }
                 capture.end()
                 return WorkerFrame(kind: .result, callID: callID, payload: ByteBuffer(string: "null"))
             }
-            let result = try await function.invoke(json: Data(request.body.readableBytesView))
+            let result: ByteBuffer
+            if let function = function as? any BufferInvoking {
+                result = try await function.invoke(buffer: request.body)
+            } else {
+                result = ByteBuffer(bytes: try await function.invoke(json: request.body.dataView))
+            }
             capture.end()
-            return WorkerFrame(kind: .result, callID: callID, payload: ByteBuffer(bytes: result))
+            return WorkerFrame(kind: .result, callID: callID, payload: result)
         } catch {
             capture.end()
             return failureFrame(CallFailure.from(error, function: function.name), callID: callID)

@@ -1,5 +1,6 @@
 import Foundation
 import HoistCore
+import NIOCore
 import Testing
 
 @Suite("Strings without Foundation's coders")
@@ -32,6 +33,50 @@ struct JSONStringTests {
     @Test("invalid UTF-8 is refused, not decoded into replacement characters")
     func invalidUTF8() {
         #expect(JSONString.decode(Data([0x22, 0xFF, 0xFE, 0x22])) == nil)
+    }
+
+    @Test("an escape is found anywhere: inside the vectors, at their edges, in the tail", arguments: [1, 31, 32, 33, 64, 4095, 4096, 4097, 10_000])
+    func scanFindsEveryPosition(length: Int) {
+        let plain = [UInt8](repeating: 0x61, count: length)
+        plain.withUnsafeBytes { #expect(!JSONString.needsEscape($0)) }
+        let positions = Set([0, length / 2, length - 1] + [31, 32, 4095, 4096, 4127].filter { $0 < length })
+        for position in positions {
+            for byte: UInt8 in [0x22, 0x5C, 0x0A, 0x00, 0x1F] {
+                var bytes = plain
+                bytes[position] = byte
+                bytes.withUnsafeBytes { #expect(JSONString.needsEscape($0), "byte \(byte) at \(position) of \(length)") }
+            }
+            // Space, DEL and bytes of multi-byte characters need no escape.
+            for byte: UInt8 in [0x20, 0x7F, 0xC3, 0xFF] {
+                var bytes = plain
+                bytes[position] = byte
+                bytes.withUnsafeBytes { #expect(!JSONString.needsEscape($0), "byte \(byte) at \(position) of \(length)") }
+            }
+        }
+    }
+
+    @Test("into a ByteBuffer as into Data; a buffer read as Data without a copy outlives the buffer")
+    func buffers() throws {
+        for value in ["", "plain", String(repeating: "héllo ", count: 5_000)] {
+            var buffer = ByteBuffer(string: "x")
+            #expect(JSONString.encode(value, into: &buffer))
+            #expect(Data(buffer.readableBytesView.dropFirst()) == JSONString.encode(value))
+        }
+        var untouched = ByteBuffer(string: "x")
+        #expect(!JSONString.encode("a \"quote\"", into: &untouched))
+        #expect(untouched.readableBytes == 1)
+
+        let data: Data
+        do {
+            var buffer = ByteBufferAllocator().buffer(capacity: 100_000)
+            buffer.writeString("skip")
+            buffer.moveReaderIndex(forwardBy: 4)
+            buffer.writeString(String(repeating: "z", count: 100_000))
+            data = buffer.dataView
+            #expect(data.withUnsafeBytes { $0.baseAddress } == buffer.withUnsafeReadableBytes { $0.baseAddress })
+        }
+        #expect(data.count == 100_000 && data.allSatisfy { $0 == UInt8(ascii: "z") })
+        #expect(ByteBuffer().dataView.isEmpty)
     }
 
     @Test("calls take and give strings the fast way and the slow way alike")

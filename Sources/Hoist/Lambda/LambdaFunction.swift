@@ -199,7 +199,7 @@ public struct LambdaFunction: Sendable {
     public func call<Value: Decodable>(_ event: some Encodable & Sendable, as type: Value.Type) async throws -> Value {
         let printer = OutputPrinter(function: name)
         defer { printer.flush() }
-        let call = SystemCall(app: name, function: name, body: try JSONEncoder().encode(event), deadline: nil, key: nil, retry: nil, spread: true)
+        let call = SystemCall(app: name, function: name, body: ByteBuffer(bytes: try JSONEncoder().encode(event)), deadline: nil, key: nil, retry: nil, spread: true)
         let answer = try await system.call(call) { kind, bytes in printer.write(kind, bytes) }
         return try JSONDecoder().decode(Value.self, from: Data(answer.readableBytesView))
     }
@@ -227,7 +227,7 @@ public struct LambdaFunction: Sendable {
         let name = self.name
         let one: @Sendable (Data) async -> Swift.Result<JSONValue, any Error> = { body in
             do {
-                let answer = try await system.call(SystemCall(app: name, function: name, body: body, deadline: nil, key: nil, retry: nil, spread: true), output: nil)
+                let answer = try await system.call(SystemCall(app: name, function: name, body: ByteBuffer(bytes: body), deadline: nil, key: nil, retry: nil, spread: true), output: nil)
                 return .success(try JSONDecoder().decode(JSONValue.self, from: Data(answer.readableBytesView)))
             } catch {
                 return .failure(error)
@@ -256,7 +256,7 @@ public struct LambdaFunction: Sendable {
     /// Queues an `Event` invocation and returns at once; the run's status and output come from
     /// the function's log (Lambda keeps no result of an `Event` invocation).
     public func spawn(_ event: some Encodable & Sendable) async throws -> Run<JSONValue> {
-        let call = SystemCall(app: name, function: name, body: try JSONEncoder().encode(event), deadline: nil, key: nil, retry: nil, spread: true)
+        let call = SystemCall(app: name, function: name, body: ByteBuffer(bytes: try JSONEncoder().encode(event)), deadline: nil, key: nil, retry: nil, spread: true)
         return Run(handle: try await system.spawn(call, name: nil)) { try JSONDecoder().decode(JSONValue.self, from: $0) }
     }
 

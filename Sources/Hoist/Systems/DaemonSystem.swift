@@ -72,7 +72,7 @@ struct DaemonSystem: SystemBackend {
 
     func call(_ call: SystemCall, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer {
         let send: @Sendable (DaemonClient) async throws -> ByteBuffer = { client in
-            try await client.call(app: call.app, function: call.function, body: ByteBuffer(bytes: call.body), deadline: call.deadline, key: call.key, retry: call.retry, output: output)
+            try await client.call(app: call.app, function: call.function, body: call.body, deadline: call.deadline, key: call.key, retry: call.retry, output: output)
         }
         return call.spread ? try await group.withMember(send) : try await send(group.primary)
     }
@@ -89,7 +89,7 @@ struct DaemonSystem: SystemBackend {
 
     func spawn(_ call: SystemCall, name: String?) async throws -> any RunHandle {
         let spawn: @Sendable (DaemonClient) async throws -> DaemonRun = { client in
-            DaemonRun(key: try await client.spawn(app: call.app, function: call.function, body: ByteBuffer(bytes: call.body), name: name, deadline: call.deadline, retry: call.retry), client: client)
+            DaemonRun(key: try await client.spawn(app: call.app, function: call.function, body: call.body, name: name, deadline: call.deadline, retry: call.retry), client: client)
         }
         // Unnamed runs spread over the daemons; a named run goes to the primary, so that a
         // name is taken once per system.
@@ -98,7 +98,7 @@ struct DaemonSystem: SystemBackend {
 
     func getOrCall(_ call: SystemCall, name: String) async throws -> ByteBuffer {
         // A named run lives on one daemon: every caller of one name meets it on the primary.
-        try await group.primary.getOrCall(app: call.app, function: call.function, body: ByteBuffer(bytes: call.body), name: name, deadline: call.deadline)
+        try await group.primary.getOrCall(app: call.app, function: call.function, body: call.body, name: name, deadline: call.deadline)
     }
 
     func run(_ key: String) async throws -> any RunHandle {

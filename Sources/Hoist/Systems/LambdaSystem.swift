@@ -56,7 +56,7 @@ struct LambdaSystem: SystemBackend {
             return try await stream(call, name: name, timeout: timeout, output: output)
         }
         do {
-            let answer = try await invoker.invoke(name, payload: Array(call.body), logTail: output != nil, functionTimeout: timeout)
+            let answer = try await invoker.invoke(name, payload: Array(call.body.readableBytesView), logTail: output != nil, functionTimeout: timeout)
             Self.printTail(answer.logTail, to: output)
             return ByteBuffer(bytes: answer.payload)
         } catch let error as LambdaFunctionError {
@@ -69,7 +69,7 @@ struct LambdaSystem: SystemBackend {
     private func stream(_ call: SystemCall, name: String, timeout: Duration, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer {
         var pending: [UInt8] = []
         do {
-            for try await piece in try await invoker.stream(name, payload: Array(call.body), logTail: false, functionTimeout: timeout) {
+            for try await piece in try await invoker.stream(name, payload: Array(call.body.readableBytesView), logTail: false, functionTimeout: timeout) {
                 pending += piece
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     let line = pending[..<newline]
@@ -122,7 +122,7 @@ struct LambdaSystem: SystemBackend {
         }
         let function = lambdaName(call.function)
         let started = Date()
-        let answer = try await invoker.invoke(function, payload: Array(call.body), type: .event, functionTimeout: .seconds(30))
+        let answer = try await invoker.invoke(function, payload: Array(call.body.readableBytesView), type: .event, functionTimeout: .seconds(30))
         guard let requestID = answer.requestID else {
             throw HoistError(.badResponse, "Lambda queued the Event invocation of \(function) but gave no request id")
         }

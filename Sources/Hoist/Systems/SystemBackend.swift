@@ -45,7 +45,7 @@ package struct DeployUnit: Sendable {
 package struct SystemCall: Sendable {
     var app: String
     var function: String
-    var body: Data
+    var body: ByteBuffer
     /// The call's deadline in seconds (``CallTimeout``), or the function's default.
     var deadline: Double?
     /// Names the call so that ``SystemBackend/cancel(_:)`` can stop it.
@@ -101,7 +101,7 @@ extension SystemBackend {
     }
 
     private func outcome(of map: SystemMap, _ index: Int, output: DaemonClient.OutputHandler?) async -> Swift.Result<ByteBuffer, any Error> {
-        let call = SystemCall(app: map.app, function: map.function, body: map.inputs[index], deadline: map.deadline, key: UUID().uuidString, retry: map.retry, spread: true)
+        let call = SystemCall(app: map.app, function: map.function, body: ByteBuffer(bytes: map.inputs[index]), deadline: map.deadline, key: UUID().uuidString, retry: map.retry, spread: true)
         do {
             return .success(try await cancellableCall(call, output: output))
         } catch {

@@ -1,8 +1,9 @@
 import Foundation
+import NIOCore
 
 /// A `String`'s JSON and back without Foundation's coders, for text that needs no escapes — the
 /// common large payload. Foundation's coders take about 3 ns a byte here (0.2 s to encode a
-/// 64 MB string); a scan and one copy take a fraction of that. Anything else (quotes,
+/// 64 MB string); a vector scan and one copy take a fraction of that. Anything else (quotes,
 /// backslashes, control characters) goes to the coders as before.
 package enum JSONString {
     /// The JSON text of `string`, or `nil` when it holds a character JSON must escape.
@@ -20,6 +21,20 @@ package enum JSONString {
         }
     }
 
+    /// Writes the JSON text of `string` to `buffer` and returns true, or writes nothing and
+    /// returns false when it holds a character JSON must escape.
+    package static func encode(_ string: String, into buffer: inout ByteBuffer) -> Bool {
+        var string = string
+        return string.withUTF8 { bytes -> Bool in
+            guard !needsEscape(UnsafeRawBufferPointer(bytes)) else { return false }
+            buffer.reserveCapacity(minimumWritableBytes: bytes.count + 2)
+            buffer.writeInteger(UInt8(0x22))
+            buffer.writeBytes(UnsafeRawBufferPointer(bytes))
+            buffer.writeInteger(UInt8(0x22))
+            return true
+        }
+    }
+
     /// The string a JSON string literal without escapes holds, or `nil` for any other JSON
     /// (escapes, another type, invalid UTF-8): the caller then decodes it as before.
     package static func decode(_ data: Data) -> String? {
@@ -31,13 +46,40 @@ package enum JSONString {
         }
     }
 
-    /// Whether any byte is a quote, a backslash or a control character.
-    private static func needsEscape(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var found = false
-        for byte in bytes {
-            // One branch-free test a byte, so the loop vectorizes.
-            found = found || (byte == 0x22) || (byte == 0x5C) || (byte < 0x20)
+    /// Whether any byte is a quote, a backslash or a control character. Vectors of 32 bytes,
+    /// checked every 4 KB: about 0.1 ns a byte here, against 1.2 ns for a byte loop.
+    package static func needsEscape(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        let count = bytes.count
+        let quote = SIMD32<UInt8>(repeating: 0x22), backslash = SIMD32<UInt8>(repeating: 0x5C), space = SIMD32<UInt8>(repeating: 0x20)
+        var offset = 0
+        while offset + 32 <= count {
+            let end = min(count - 31, offset + 4096)
+            var found = SIMDMask<SIMD32<Int8>>(repeating: false)
+            while offset < end {
+                let vector = base.loadUnaligned(fromByteOffset: offset, as: SIMD32<UInt8>.self)
+                found = found .| (vector .== quote) .| (vector .== backslash) .| (vector .< space)
+                offset += 32
+            }
+            if any(found) { return true }
         }
-        return found
+        while offset < count {
+            let byte = base.load(fromByteOffset: offset, as: UInt8.self)
+            if byte == 0x22 || byte == 0x5C || byte < 0x20 { return true }
+            offset += 1
+        }
+        return false
+    }
+}
+
+extension ByteBuffer {
+    /// The readable bytes as `Data` that shares this buffer's storage instead of copying it:
+    /// the storage stays alive as long as the `Data` does.
+    package var dataView: Data {
+        withUnsafeReadableBytesWithStorageManagement { bytes, storage in
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return Data() }
+            _ = storage.retain()
+            return Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .custom { _, _ in storage.release() })
+        }
     }
 }

@@ -1,13 +1,18 @@
 import Foundation
+import NIOCore
 
 /// Encodes and decodes a function's result; `Void` travels as JSON `null`.
 struct ResultCodec<Result: Sendable>: Sendable {
     let encode: @Sendable (Result) throws -> Data
+    /// The same JSON, written into the buffer a worker sends: a large `String` result is copied
+    /// once, straight from its storage.
+    let encodeBuffer: @Sendable (Result) throws -> ByteBuffer
     let decode: @Sendable (Data) throws -> Result
 
     static var void: ResultCodec<Result> {
         ResultCodec(
             encode: { _ in Data("null".utf8) },
+            encodeBuffer: { _ in ByteBuffer(string: "null") },
             decode: { _ in () as! Result }  // only built where Result == Void
         )
     }
@@ -19,6 +24,13 @@ extension ResultCodec where Result: Codable {
             encode: { result in
                 if Result.self == String.self, let text = result as? String, let json = JSONString.encode(text) { return json }
                 return try JSONCoding.encoder.encode(result)
+            },
+            encodeBuffer: { result in
+                if Result.self == String.self, let text = result as? String {
+                    var buffer = ByteBufferAllocator().buffer(capacity: text.utf8.count + 2)
+                    if JSONString.encode(text, into: &buffer) { return buffer }
+                }
+                return ByteBuffer(bytes: try JSONCoding.encoder.encode(result))
             },
             decode: { data in
                 if Result.self == String.self, let text = JSONString.decode(data) { return text as! Result }

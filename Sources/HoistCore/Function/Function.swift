@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// An ordinary Swift function with a name, ready to be sent to another system.
 ///
@@ -90,9 +91,22 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         return try resultCodec.encode(result)
     }
 
+    /// ``invoke(json:)`` for a worker: the arguments are read where they arrived and the result
+    /// is written into the buffer that goes out, so a large payload is not copied on the way.
+    package func invoke(buffer body: ByteBuffer) async throws -> ByteBuffer {
+        let args = try ArgumentCodec.decode((repeat each Arg).self, from: body.dataView, descriptor: descriptor)
+        let result = try await self.body(repeat each args)
+        return try resultCodec.encodeBuffer(result)
+    }
+
     /// Encodes arguments the way ``invoke(json:)`` on the far side decodes them.
     public func encodeArguments(_ args: repeat each Arg) throws -> Data {
         try ArgumentCodec.encode(repeat each args)
+    }
+
+    /// ``encodeArguments(_:)`` into the buffer a call is sent in.
+    package func encodeArgumentsBuffer(_ args: repeat each Arg) throws -> ByteBuffer {
+        try ArgumentCodec.encodeBuffer(repeat each args)
     }
 
     /// Decodes a result produced by ``invoke(json:)``.
@@ -113,3 +127,10 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         )
     }
 }
+
+/// A function a worker can run from and into its own buffers (``Function/invoke(buffer:)``).
+package protocol BufferInvoking: Sendable {
+    func invoke(buffer body: ByteBuffer) async throws -> ByteBuffer
+}
+
+extension Function: BufferInvoking {}

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// A function that produces a sequence of values over time; callers receive each element as
 /// soon as it is produced.
@@ -79,6 +80,11 @@ public struct StreamingFunction<each Arg: Codable & Sendable, Element: Codable &
 
     public func encodeArguments(_ args: repeat each Arg) throws -> Data {
         try ArgumentCodec.encode(repeat each args)
+    }
+
+    /// ``encodeArguments(_:)`` into the buffer a call is sent in.
+    package func encodeArgumentsBuffer(_ args: repeat each Arg) throws -> ByteBuffer {
+        try ArgumentCodec.encodeBuffer(repeat each args)
     }
 
     public func decodeElement(_ data: Data) throws -> Element {

@@ -233,6 +233,7 @@ final class WorkerPool: @unchecked Sendable {
         environment[HoistEnvironment.appName] = app
         environment[HoistEnvironment.appVersion] = launch.version
         environment[HoistEnvironment.workerIndex] = String(index)
+        HoistEnvironment.addMallocTunables(to: &environment)
         let crashDirectory = launch.crashDirectory + "/\(index)-\(worker.token.prefix(8))"
         try? FileManager.default.createDirectory(atPath: crashDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         environment[HoistEnvironment.crashDirectory] = crashDirectory
