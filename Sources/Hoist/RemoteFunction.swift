@@ -58,18 +58,21 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
 
     /// Runs the function on the system.
     public func callAsFunction(_ args: repeat each Arg) async throws -> Result {
-        try await call(encoded: try function.encodeArgumentsBuffer(repeat each args))
+        // `Data` and `[UInt8]` travel as themselves where the system carries raw bytes.
+        let bytes = target.backend.carriesRawBytes ? RawBytes.supported(by: function.descriptor) : []
+        return try await call(encoded: try function.encodeArgumentsBuffer(repeat each args, raw: bytes.contains(.argument)), bytes: bytes)
     }
 
-    /// Runs the function with arguments already encoded by ``Function/encodeArguments(_:)``.
-    func call(encoded body: ByteBuffer) async throws -> Result {
+    /// Runs the function with arguments already encoded by ``Function/encodeArguments(_:)``
+    /// (or as raw bytes, as `bytes` says).
+    func call(encoded body: ByteBuffer, bytes: RawBytes = []) async throws -> Result {
         let printer = streamsOutput ? OutputPrinter(function: function.name) : nil
         var handler: DaemonClient.OutputHandler?
         if let printer {
             handler = { kind, bytes in printer.write(kind, bytes) }
         }
         let output = handler
-        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: UUID().uuidString, retry: target.retry, spread: true)
+        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: UUID().uuidString, retry: target.retry, spread: true, bytes: bytes)
         let result: ByteBuffer
         do {
             // Cancelling the caller's task cancels the remote call.
@@ -81,7 +84,7 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
             throw error
         }
         printer?.flush()
-        return try function.decodeResult(result.dataView)
+        return try function.decodeResult(result, raw: bytes.contains(.result))
     }
 
     /// The same function with a deadline for each call, enforced by the system: a call still

@@ -22,7 +22,7 @@ let crash = Function("crash") { () -> Int in fatalError("the benchmark's crash")
 @main
 struct HoistBench: HoistApp {
     static let name = "bench"
-    static let functions: [any HoistFunction] = [add, crash, pause, echo, chatty]
+    static let functions: [any HoistFunction] = [add, crash, pause, echo, echoData, chatty]
 
     static func run() async throws {
         let options = Options(CommandLine.arguments.dropFirst())
@@ -116,6 +116,20 @@ struct HoistBench: HoistApp {
         let echoSeconds = median(echoTimes)
         print(row("echo of a 64 MB String", String(format: "%.3f s", echoSeconds) + results.spread(echoTimes, format: "%.3f s")))
         results.record("echo of a 64 MB String", ["seconds": echoSeconds, "runs": echoTimes])
+
+        // The same size as `Data`: raw bytes both ways.
+        let echoBytes = try await echoData.to(system, env: Env(replicas: options.replicas)).quiet()
+        let bytes = Data(payload.utf8)
+        var bytesTimes: [Double] = []
+        for _ in 0..<max(3, options.runs) {
+            let start = ContinuousClock.now
+            let back = try await echoBytes(bytes)
+            bytesTimes.append(toSeconds(ContinuousClock.now - start))
+            precondition(back.count == bytes.count)
+        }
+        let bytesSeconds = median(bytesTimes)
+        print(row("echo of 64 MB of Data (raw bytes)", String(format: "%.3f s", bytesSeconds) + results.spread(bytesTimes, format: "%.3f s")))
+        results.record("echo of 64 MB of Data", ["seconds": bytesSeconds, "runs": bytesTimes])
 
         var redeploys: [Duration] = []
         for _ in 0..<20 {

@@ -7,6 +7,8 @@ import Glibc
 
 /// Echoes its argument: the function of the payload curve.
 let echo = Function("echo") { (text: String) in text }
+/// Echoes bytes, which travel as themselves (no JSON, no base64).
+let echoData = Function("echoData") { (data: Data) in data }
 
 /// `hoist-bench --scaling`: how the figures grow — calls per second by callers, `map` time by
 /// inputs, echo time by payload size — with the peak memory of the daemon and the workers for

@@ -169,8 +169,11 @@ public struct DaemonClient: Sendable {
     /// `deadline` is the call's timeout in seconds, enforced by the daemon (``CallTimeout``);
     /// `nil` uses the function's default.
     /// `key` names the call so that ``cancel(call:)`` can stop it (``CallKey``).
-    public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, retry: RetryPolicy? = nil, output: OutputHandler? = nil) async throws -> ByteBuffer {
-        var headers = [("Content-Type", "application/json")]
+    /// `bytes` says which payloads are raw bytes instead of JSON (``RawBytes``): the body, and
+    /// the result asked for.
+    public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, retry: RetryPolicy? = nil, bytes: RawBytes = [], output: OutputHandler? = nil) async throws -> ByteBuffer {
+        var headers = [("Content-Type", bytes.contains(.argument) ? RawBytes.mediaType : "application/json")]
+        if bytes.contains(.result) { headers.append(("Accept", RawBytes.mediaType)) }
         if let deadline { headers.append((CallTimeout.header, String(deadline))) }
         if let key { headers.append((CallKey.header, key)) }
         if let retry, retry.attempts > 1 { headers.append((RetryPolicy.header, retry.headerValue)) }
@@ -254,7 +257,12 @@ public struct DaemonClient: Sendable {
     /// then a result or failure), otherwise the plain answer.
     private func post(path: String, headers: [(String, String)], body: ByteBuffer, output: OutputHandler?, noResult: () -> String) async throws -> ByteBuffer {
         var headers = headers
-        if output != nil { headers.append(("Accept", CallStream.mediaType)) }
+        if output != nil {
+            // One Accept field: the call stream, and raw bytes for the result if asked for.
+            let accepts = [CallStream.mediaType] + headers.filter { $0.0 == "Accept" }.map(\.1)
+            headers.removeAll { $0.0 == "Accept" }
+            headers.append(("Accept", accepts.joined(separator: ", ")))
+        }
         if let caller = NestedCall.current { headers.append((NestedCall.header, caller)) }
         let response = try await pool().send(path: path, headers: headers, body: body, authorization: authorization)
         defer { response.finish() }

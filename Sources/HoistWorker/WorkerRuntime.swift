@@ -159,7 +159,7 @@ public enum WorkerRuntime {
             }
             let result: ByteBuffer
             if let function = function as? any BufferInvoking {
-                result = try await function.invoke(buffer: request.body)
+                result = try await function.invoke(buffer: request.body, bytes: request.bytes)
             } else {
                 result = ByteBuffer(bytes: try await function.invoke(json: request.body.dataView))
             }

@@ -132,6 +132,16 @@ struct HTTPTests {
             #expect(paths.keys.contains("/testapp/whoami"))
             let add = try #require((paths["/testapp/add"] as? [String: Any])?["post"] as? [String: Any])
             #expect(add["summary"] as? String == "add(a: Int, b: Int) -> Int")
+            // Bytes functions also take and give application/octet-stream; others only JSON.
+            func contentTypes(_ path: String, _ keys: [String]) throws -> Set<String> {
+                var node: Any? = (paths[path] as? [String: Any])?["post"]
+                for key in keys { node = (node as? [String: Any])?[key] }
+                return Set(try #require(node as? [String: Any]).keys)
+            }
+            #expect(try contentTypes("/testapp/flip", ["requestBody", "content"]) == ["application/json", "application/octet-stream"])
+            #expect(try contentTypes("/testapp/flip", ["responses", "200", "content"]) == ["application/json", "application/octet-stream"])
+            #expect(try contentTypes("/testapp/measure", ["requestBody", "content"]) == ["application/json"])
+            #expect(try contentTypes("/testapp/add", ["responses", "200", "content"]) == ["application/json"])
         }
     }
 }

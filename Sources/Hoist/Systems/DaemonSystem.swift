@@ -66,13 +66,15 @@ struct DaemonSystem: SystemBackend {
         return replicas
     }
 
+    var carriesRawBytes: Bool { true }
+
     func deployed(app: String) async throws -> Int? {
         try await group.primary.apps().first(where: { $0.name == app })?.replicas
     }
 
     func call(_ call: SystemCall, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer {
         let send: @Sendable (DaemonClient) async throws -> ByteBuffer = { client in
-            try await client.call(app: call.app, function: call.function, body: call.body, deadline: call.deadline, key: call.key, retry: call.retry, output: output)
+            try await client.call(app: call.app, function: call.function, body: call.body, deadline: call.deadline, key: call.key, retry: call.retry, bytes: call.bytes, output: output)
         }
         return call.spread ? try await group.withMember(send) : try await send(group.primary)
     }

@@ -29,6 +29,13 @@ package protocol SystemBackend: Sendable {
     func run(_ key: String) async throws -> any RunHandle
     /// Where plain HTTP callers reach the function.
     func endpoint(app: String, function: String) -> URL
+    /// Whether ``call(_:output:)`` carries ``SystemCall/bytes``: `Data` and `[UInt8]` as raw
+    /// bytes rather than JSON. Lambda events are JSON.
+    var carriesRawBytes: Bool { get }
+}
+
+extension SystemBackend {
+    package var carriesRawBytes: Bool { false }
 }
 
 /// What `fn.to(system)` deploys: the running app, for one of its functions, with an env.
@@ -56,6 +63,8 @@ package struct SystemCall: Sendable {
     var spread: Bool
     /// Whether the function streams its elements (a ``StreamingFunction``).
     var streaming: Bool = false
+    /// Which payloads are raw bytes (only where the backend ``SystemBackend/carriesRawBytes``).
+    var bytes: RawBytes = []
 }
 
 /// A map as a system takes it: each input's arguments already encoded.

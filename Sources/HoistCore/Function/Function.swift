@@ -93,9 +93,19 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
 
     /// ``invoke(json:)`` for a worker: the arguments are read where they arrived and the result
     /// is written into the buffer that goes out, so a large payload is not copied on the way.
-    package func invoke(buffer body: ByteBuffer) async throws -> ByteBuffer {
-        let args = try ArgumentCodec.decode((repeat each Arg).self, from: body.dataView, descriptor: descriptor)
+    /// `bytes` says which payloads are raw bytes instead of JSON (``RawBytes``).
+    package func invoke(buffer body: ByteBuffer, bytes: RawBytes = []) async throws -> ByteBuffer {
+        let args: (repeat each Arg)
+        if bytes.contains(.argument) {
+            guard let value = RawBytes.decode(body, as: (repeat each Arg).self) else {
+                throw ArgumentDecodingError(descriptor, "an \(RawBytes.mediaType) body is the raw bytes of one Data or [UInt8] argument; send JSON")
+            }
+            args = value
+        } else {
+            args = try ArgumentCodec.decode((repeat each Arg).self, from: body.dataView, descriptor: descriptor)
+        }
         let result = try await self.body(repeat each args)
+        if bytes.contains(.result), let raw = RawBytes.encode(result) { return raw }
         return try resultCodec.encodeBuffer(result)
     }
 
@@ -104,9 +114,22 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         try ArgumentCodec.encode(repeat each args)
     }
 
-    /// ``encodeArguments(_:)`` into the buffer a call is sent in.
-    package func encodeArgumentsBuffer(_ args: repeat each Arg) throws -> ByteBuffer {
-        try ArgumentCodec.encodeBuffer(repeat each args)
+    /// ``encodeArguments(_:)`` into the buffer a call is sent in; with `raw`, the one `Data`
+    /// or `[UInt8]` argument's bytes themselves (``RawBytes/argument``).
+    package func encodeArgumentsBuffer(_ args: repeat each Arg, raw: Bool = false) throws -> ByteBuffer {
+        if raw {
+            for arg in repeat each args {
+                if let bytes = RawBytes.encode(arg) { return bytes }
+            }
+        }
+        return try ArgumentCodec.encodeBuffer(repeat each args)
+    }
+
+    /// Decodes a result from its buffer: raw bytes when it was asked for as such
+    /// (``RawBytes/result``), otherwise JSON.
+    package func decodeResult(_ buffer: ByteBuffer, raw: Bool) throws -> Result {
+        if raw, let value = RawBytes.decode(buffer, as: Result.self) { return value }
+        return try resultCodec.decode(buffer.dataView)
     }
 
     /// Decodes a result produced by ``invoke(json:)``.
@@ -130,7 +153,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
 
 /// A function a worker can run from and into its own buffers (``Function/invoke(buffer:)``).
 package protocol BufferInvoking: Sendable {
-    func invoke(buffer body: ByteBuffer) async throws -> ByteBuffer
+    func invoke(buffer body: ByteBuffer, bytes: RawBytes) async throws -> ByteBuffer
 }
 
 extension Function: BufferInvoking {}

@@ -1,7 +1,7 @@
 /// Requests and answers of the daemon's own routes (`/_hoist/…`).
 public enum DaemonAPI {
     /// Bumped when driver and daemon would misunderstand each other.
-    public static let protocolVersion = 3
+    public static let protocolVersion = 4
 
     /// `GET /_hoist/health`
     public struct Health: Codable, Sendable {

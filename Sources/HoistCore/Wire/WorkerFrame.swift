@@ -54,11 +54,15 @@ public struct CallRequest: Sendable {
     public var function: String
     /// Whether the caller wants the function's output; when not, output goes only to the app log.
     public var wantsOutput: Bool
+    /// Whether the body is the raw bytes of the one argument, and whether the result is wanted
+    /// as raw bytes (``RawBytes``).
+    public var bytes: RawBytes
     public var body: ByteBuffer
 
-    public init(function: String, wantsOutput: Bool, body: ByteBuffer) {
+    public init(function: String, wantsOutput: Bool, bytes: RawBytes = [], body: ByteBuffer) {
         self.function = function
         self.wantsOutput = wantsOutput
+        self.bytes = bytes
         self.body = body
     }
 
@@ -74,7 +78,7 @@ public struct CallRequest: Sendable {
         var buffer = allocator.buffer(capacity: 3 + function.utf8.count)
         buffer.writeInteger(UInt16(function.utf8.count))
         buffer.writeString(function)
-        buffer.writeInteger(UInt8(wantsOutput ? 1 : 0))
+        buffer.writeInteger(UInt8(wantsOutput ? 1 : 0) | bytes.rawValue)
         return buffer
     }
 
@@ -86,6 +90,7 @@ public struct CallRequest: Sendable {
         else { throw HoistError(.badResponse, "a call frame is truncated") }
         self.function = name
         self.wantsOutput = flags & 1 != 0
+        self.bytes = RawBytes(rawValue: flags).intersection([.argument, .result])
         self.body = buffer
     }
 }

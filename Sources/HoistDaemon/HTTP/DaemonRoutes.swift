@@ -256,6 +256,18 @@ struct DaemonRoutes: Sendable {
         } catch {
             return failure(error)
         }
+        // `Data` and `[UInt8]` may come and go as raw bytes instead of JSON.
+        let supported = RawBytes.supported(by: descriptor)
+        var bytes: RawBytes = []
+        if request.headers[.contentType]?.lowercased().hasPrefix(RawBytes.mediaType) == true {
+            guard supported.contains(.argument) else {
+                return failure(CallFailure(HoistError(.badArguments, "an \(RawBytes.mediaType) body is the raw bytes of a function's one Data or [UInt8] argument, and \(descriptor.signature) takes \(descriptor.streams == true ? "a streaming call's arguments as JSON" : "other arguments"); send JSON (Content-Type: application/json)")))
+            }
+            bytes.insert(.argument)
+        }
+        if supported.contains(.result), request.headers[.accept]?.lowercased().contains(RawBytes.mediaType) == true {
+            bytes.insert(.result)
+        }
         let pool = RetryingPool(pool: entry.pool, policy: retry)
         let caller = request.headers[HTTPField.Name(NestedCall.header)!]
         let runName = request.headers[HTTPField.Name(RunRecord.Header.run)!]
@@ -268,8 +280,10 @@ struct DaemonRoutes: Sendable {
             }
             let task: Task<RunRecord, Never>
             do {
+                // A run keeps its result as JSON text: only the argument may be raw bytes.
+                let argument = bytes.intersection(.argument)
                 task = try runs.start(key: runKey, app: app, function: function, body: body, getOrCall: getOrCall != nil) { output in
-                    try await pool.call(CallRequest(function: function, wantsOutput: true, body: body), timeout: timeout, key: runKey, calls: calls, caller: caller, output: output)
+                    try await pool.call(CallRequest(function: function, wantsOutput: true, bytes: argument, body: body), timeout: timeout, key: runKey, calls: calls, caller: caller, output: output)
                 }
             } catch {
                 return failure(error)
@@ -290,11 +304,11 @@ struct DaemonRoutes: Sendable {
         }
         let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
         let streamsElements = descriptor.streams == true
-        let callRequest = CallRequest(function: function, wantsOutput: wantsStream, body: body)
+        let callRequest = CallRequest(function: function, wantsOutput: wantsStream, bytes: bytes, body: body)
         guard wantsStream || streamsElements else {
             do {
                 let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, caller: caller, output: nil)
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: result))
+                return Response(status: .ok, headers: [.contentType: bytes.contains(.result) ? RawBytes.mediaType : "application/json"], body: .init(byteBuffer: result))
             } catch {
                 return failure(error)
             }

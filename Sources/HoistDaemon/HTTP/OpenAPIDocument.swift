@@ -38,16 +38,23 @@ enum OpenAPIDocument {
                     e["description"] = text
                     return e
                 }
+                // `Data` and `[UInt8]` may also travel as raw bytes (RawBytes).
+                let rawBytes = RawBytes.supported(by: function)
+                let binary: [String: Any] = ["schema": ["type": "string", "format": "binary"]]
+                var requestContent: [String: Any] = ["application/json": ["schema": bodySchemas.count == 1 ? bodySchemas[0] : ["oneOf": bodySchemas]]]
+                if rawBytes.contains(.argument) { requestContent[RawBytes.mediaType] = binary }
+                var resultContent: [String: Any] = ["application/json": ["schema": schema(for: function.result)]]
+                if rawBytes.contains(.result) { resultContent[RawBytes.mediaType] = binary }
                 paths["/\(app.name)/\(function.name)"] = [
                     "post": [
                         "operationId": "\(app.name).\(function.name)",
                         "summary": function.signature,
                         "requestBody": [
                             "required": !function.parameters.isEmpty,
-                            "content": ["application/json": ["schema": bodySchemas.count == 1 ? bodySchemas[0] : ["oneOf": bodySchemas]]],
+                            "content": requestContent,
                         ],
                         "responses": [
-                            "200": ["description": "The function's result (\(function.result))", "content": ["application/json": ["schema": schema(for: function.result)]]],
+                            "200": ["description": "The function's result (\(function.result))", "content": resultContent],
                             "400": error("The arguments do not fit the signature"),
                             "404": error("Unknown app or function"),
                             "413": error("The body is over the daemon's limit"),
@@ -122,6 +129,8 @@ enum OpenAPIDocument {
         case "String", "Character", "URL", "UUID", "Date": return ["type": "string"]
         case "Bool": return ["type": "boolean"]
         case "Void", "()": return ["type": "null"]
+        // Foundation's coders write Data as base64.
+        case "Data": return ["type": "string", "contentEncoding": "base64"]
         default: break
         }
         if type.hasPrefix("Optional<"), type.hasSuffix(">") {

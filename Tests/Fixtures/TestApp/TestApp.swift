@@ -147,6 +147,11 @@ let touch = Function("touch", parameters: "path") { (path: String) in
 }
 let size = Function("size", parameters: "data") { (data: String) in data.utf8.count }
 let sum = Function("sum", parameters: "values") { (values: [Int]) in values.reduce(0, +) }
+/// Bytes in, bytes out: raw on the wire where the caller allows it.
+let flip = Function("flip", parameters: "data") { (data: Data) in Data(data.reversed()) }
+let flipBytes = Function("flipBytes", parameters: "bytes") { (bytes: [UInt8]) in Array(bytes.reversed()) }
+/// Bytes among other arguments: always JSON (base64).
+let measure = Function("measure", parameters: "data", "extra") { (data: Data, extra: Int) in data.count + extra }
 /// Busy for `milliseconds` without ever checking for cancellation.
 let spin = Function("spin", parameters: "milliseconds") { (ms: Int) -> Int in
     let end = Date().addingTimeInterval(Double(ms) / 1000)
@@ -250,7 +255,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big, invocationInfo]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, flip, flipBytes, measure, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big, invocationInfo]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
@@ -289,6 +294,9 @@ struct TestApp: HoistApp {
         }
         if CommandLine.arguments.dropFirst().first == "lambda" {
             return try await runLambda()
+        }
+        if CommandLine.arguments.dropFirst().first == "bytes" {
+            return try await runBytes()
         }
         let remoteAdd = try await add.to(.local)
         print("add=\(try await remoteAdd(2, 3))")
@@ -563,6 +571,19 @@ struct TestApp: HoistApp {
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: output, as: UTF8.self)
+    }
+
+    /// `Data` and `[UInt8]` arguments and results through `RemoteFunction`: raw bytes where they
+    /// are a function's one argument or its result, base64 in JSON beside other arguments.
+    static func runBytes() async throws {
+        let payload = Data((0..<(1 << 20) + 3).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) })
+        print("flip=\(try await flip.to(.local)(payload) == Data(payload.reversed()))")
+        print("flipQuiet=\(try await flip.to(.local).quiet()(payload) == Data(payload.reversed()))")
+        print("flipBytes=\(try await flipBytes.to(.local)(Array(payload)) == Array(payload.reversed()))")
+        print("measure=\(try await measure.to(.local)(payload, 1))")
+        print("empty=\(try await flip.to(.local)(Data()).count)")
+        let run = try await flip.to(.local).spawn(Data([1, 2, 3]))
+        print("run=\(Array(try await run.value()))")
     }
 
     /// The daemon on the host's address: plain HTTP with a token (`.none`) on hoist-a, HTTPS with
