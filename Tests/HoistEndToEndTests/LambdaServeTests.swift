@@ -241,16 +241,22 @@ struct LambdaURLTests {
 
 @Suite("The local Lambda with boto3, the AWS CLI and awslambdaric")
 struct LambdaClientTests {
+    /// A zip of Tests/Fixtures/lambda/handler.py, at its root, in `directory`.
+    static func pythonZip(in directory: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        _ = try Command.run("/usr/bin/zip", ["-q", "-j", directory + "/python.zip", Binaries.packageRoot + "/Tests/Fixtures/lambda/handler.py"])
+        return directory + "/python.zip"
+    }
+
     @Test("boto3 and the AWS CLI create, wait for, invoke, update, list and delete functions; Python handlers run through awslambdaric")
     func clients() async throws {
         let python = try #require(TestLambda.python, "the tests' virtualenv (boto3, awscli, awslambdaric) is missing: run scripts/test")
         try await withLambda { lambda in
             // The Python handler's zip, with the file at its root.
             let directory = NSTemporaryDirectory() + "hoist-lambda-py-" + UUID().uuidString.prefix(8)
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            _ = try Command.run("/usr/bin/zip", ["-q", "-j", directory + "/python.zip", Binaries.packageRoot + "/Tests/Fixtures/lambda/handler.py"])
-            let run = try Command.run(python, [Binaries.packageRoot + "/Tests/Fixtures/lambda/clients.py", lambda.url, TestLambda.testAppZip, directory + "/python.zip"])
+            let zip = try Self.pythonZip(in: directory)
+            let run = try Command.run(python, [Binaries.packageRoot + "/Tests/Fixtures/lambda/clients.py", lambda.url, TestLambda.testAppZip, zip])
             #expect(run.status == 0, "\(run.stderr)")
             let lines = Set(run.stdout.split(separator: "\n").map(String.init))
             for line in ["created=Active", "active=yes", "invoke=42", "status=200", "tail=True", "updatedTimeout=20", #"variables={"MODE": "new"}"#,
@@ -260,6 +266,85 @@ struct LambdaClientTests {
                          "streamed=0 1 2", "streamComplete=True", "streamError=Refusal|True"] {
                 #expect(lines.contains(line), "missing \(line) in \(run.stdout)\n\(run.stderr)")
             }
+        }
+    }
+
+    @Test("a Python environment has Lambda's variables and the function's own")
+    func pythonVariables() async throws {
+        _ = try #require(TestLambda.python, "the tests' virtualenv (boto3, awscli, awslambdaric) is missing: run scripts/test")
+        try await withLambda { lambda in
+            let directory = NSTemporaryDirectory() + "hoist-lambda-py-" + UUID().uuidString.prefix(8)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let created = try await lambda.create("py-env", handler: "handler.environment", zip: try Self.pythonZip(in: directory), runtime: "python3.11",
+                                                  memorySize: 256, variables: ["GREETING": "hi", "MODE": "env"])
+            #expect(created.status == 201, "\(created)")
+            let names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_LOG_GROUP_NAME",
+                         "AWS_LAMBDA_LOG_STREAM_NAME", "LAMBDA_TASK_ROOT", "_HANDLER", "AWS_REGION", "GREETING", "MODE"]
+            let answer = try await lambda.invoke("py-env", "[" + names.map { #""\#($0)""# }.joined(separator: ",") + "]")
+            #expect(answer.status == 200 && answer.headers["x-amz-function-error"] == nil, "\(answer)")
+            let variables = answer.json
+            #expect(variables["AWS_LAMBDA_FUNCTION_NAME"] as? String == "py-env", "\(answer.body)")
+            #expect(variables["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] as? String == "256")
+            #expect(variables["AWS_LAMBDA_FUNCTION_VERSION"] as? String == "$LATEST")
+            #expect(variables["AWS_LAMBDA_LOG_GROUP_NAME"] as? String == "/aws/lambda/py-env")
+            // The stream is the environment's log file in the group's folder.
+            let stream = variables["AWS_LAMBDA_LOG_STREAM_NAME"] as? String ?? ""
+            #expect(stream.range(of: #"^[0-9]{4}/[0-9]{2}/[0-9]{2}/\[\$LATEST\][0-9a-f]{32}$"#, options: .regularExpression) != nil, "\(stream)")
+            #expect(FileManager.default.fileExists(atPath: lambda.root + "/logs/aws/lambda/py-env/" + stream), "\(stream)")
+            // The task root is the unzipped code (not /var/task here).
+            let taskRoot = variables["LAMBDA_TASK_ROOT"] as? String ?? ""
+            #expect(taskRoot.hasPrefix(lambda.root + "/") && FileManager.default.fileExists(atPath: taskRoot + "/handler.py"), "\(taskRoot)")
+            #expect(variables["_HANDLER"] as? String == "handler.environment")
+            // The region the server puts in ARNs: arn:aws:lambda:REGION:ACCOUNT:function:NAME.
+            let region = (created.json["FunctionArn"] as? String)?.split(separator: ":").dropFirst(3).first.map(String.init)
+            #expect(region != nil && variables["AWS_REGION"] as? String == region, "\(answer.body)")
+            #expect(variables["GREETING"] as? String == "hi" && variables["MODE"] as? String == "env", "\(answer.body)")
+        }
+    }
+
+    @Test("a timeout says Task timed out after the function's timeout; the environment starts again with its /tmp kept")
+    func pythonTimeoutKeepsTmp() async throws {
+        _ = try #require(TestLambda.python, "the tests' virtualenv (boto3, awscli, awslambdaric) is missing: run scripts/test")
+        try await withLambda { lambda in
+            let directory = NSTemporaryDirectory() + "hoist-lambda-py-" + UUID().uuidString.prefix(8)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try await lambda.create("py-tmp", handler: "handler.keep", timeout: 2, zip: try Self.pythonZip(in: directory), runtime: "python3.11")
+            // keep counts its environment's calls in a file in its /tmp (TMPDIR), under the server's home.
+            let first = try await lambda.invoke("py-tmp", "{}")
+            #expect(first.json["calls"] as? Int == 1, "\(first)")
+            let tmp = first.json["tmp"] as? String ?? ""
+            #expect(tmp.hasPrefix(lambda.root + "/"), "\(tmp)")
+            // The second call writes, then sleeps past its 2 s timeout and is killed.
+            let late = try await lambda.invoke("py-tmp", #"{"sleep": 30}"#)
+            #expect(late.status == 200 && late.headers["x-amz-function-error"] == "Unhandled" && late.json["errorType"] as? String == "Sandbox.Timedout", "\(late)")
+            let requestID = late.headers["x-amzn-requestid"] ?? "?"
+            #expect(late.json["errorMessage"] as? String == "RequestId: \(requestID) Error: Task timed out after 2.00 seconds", "\(late.body)")
+            // A new process in the same environment: the file of both calls before is still there.
+            let after = try await lambda.invoke("py-tmp", "{}")
+            #expect(after.status == 200 && after.json["calls"] as? Int == 3, "\(after)")
+            #expect(after.json["tmp"] as? String == tmp, "\(after)")
+            #expect(after.json["pid"] as? Int != nil && after.json["pid"] as? Int != first.json["pid"] as? Int, "\(first.body) \(after.body)")
+        }
+    }
+
+    @Test("--python naming a Python without awslambdaric is refused at start, with the pip command that installs it")
+    func pythonWithoutRuntimeClient() async throws {
+        let python = try #require(TestLambda.python, "the tests' virtualenv (boto3, awscli, awslambdaric) is missing: run scripts/test")
+        // The virtualenv's Python without its site-packages (-S): a working python3 that cannot import awslambdaric.
+        let directory = NSTemporaryDirectory() + "hoist-lambda-bare-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bare = directory + "/python3"
+        FileManager.default.createFile(atPath: bare, contents: Data("#!/bin/sh\nexec '\(python)' -S \"$@\"\n".utf8), attributes: [.posixPermissions: 0o755])
+        #expect(try Command.run(bare, ["-c", "print(6 * 7)"]).stdout == "42\n")
+        #expect(try Command.run(bare, ["-c", "import awslambdaric"]).status != 0)
+        do {
+            let lambda = try TestLambda(python: bare)
+            lambda.shutdown()
+            Issue.record("hoist lambda serve started with a Python that cannot run python3.x functions")
+        } catch let error as TestLambdaError {
+            #expect(error.message.contains("\(bare), cannot import awslambdaric"), "\(error.message)")
+            #expect(error.message.contains("`\(bare) -m pip install awslambdaric`"), "\(error.message)")
         }
     }
 }
