@@ -70,6 +70,9 @@ struct LambdaServeTests {
             let exited = try await lambda.invoke("exit", "3")
             #expect(exited.json["errorType"] as? String == "Runtime.ExitError")
             #expect((exited.json["errorMessage"] as? String)?.hasSuffix("Runtime exited with error: exit status 3") == true, "\(exited.body)")
+            // The environment starts its bootstrap again: the next invocation of the function is answered.
+            let again = try await lambda.invoke("exit", "-1")
+            #expect(again.status == 200 && again.headers["x-amz-function-error"] == nil && Int32(again.body) ?? 0 > 0, "\(again)")
 
             try await lambda.create("count", handler: "counter")
             let counts = try await [lambda.invoke("count", "[]").body, lambda.invoke("count", "[]").body, lambda.invoke("count", "[]").body]
