@@ -170,6 +170,66 @@ struct LambdaServeTests {
         }
     }
 
+    @Test("a failing Event invocation is tried three times in all, under the request id the caller got; a succeeding one once")
+    func eventRetries() async throws {
+        try await withLambda { lambda in
+            try await lambda.create("refuse", handler: "refuse")
+            try await lambda.create("touch", handler: "touch")
+            let failing = try await lambda.invoke("refuse", #""every time""#, headers: ["X-Amz-Invocation-Type: Event"])
+            #expect(failing.status == 202)
+            let failingID = try #require(failing.headers["x-amzn-requestid"])
+            let marker = NSTemporaryDirectory() + "hoist-event-" + UUID().uuidString.prefix(8)
+            defer { try? FileManager.default.removeItem(atPath: marker) }
+            let succeeding = try await lambda.invoke("touch", #""\#(marker)""#, headers: ["X-Amz-Invocation-Type: Event"])
+            let succeedingID = try #require(succeeding.headers["x-amzn-requestid"])
+            // Each try starts with Lambda's START line, under the same request id. The retries
+            // come 1 s and 2 s after a failure: given 30 s.
+            func starts(_ function: String, _ requestID: String) -> Int {
+                lambda.logLines(function).filter { $0.hasPrefix("START RequestId: \(requestID) ") }.count
+            }
+            let deadline = Date().addingTimeInterval(30)
+            while starts("refuse", failingID) < 3 && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            // A fourth try would come 3 s after the third failure: none may.
+            try await Task.sleep(for: .seconds(4))
+            #expect(starts("refuse", failingID) == 3, "\(lambda.logLines("refuse"))")
+            #expect(lambda.logLines("refuse").filter { $0.hasPrefix("END RequestId: \(failingID)") }.count == 3)
+            #expect(FileManager.default.fileExists(atPath: marker))
+            #expect(starts("touch", succeedingID) == 1, "\(lambda.logLines("touch"))")
+        }
+    }
+
+    @Test("the server's --concurrency limit throttles invocations of every function with 429 and its Reason")
+    func serverConcurrencyLimit() async throws {
+        try await withLambda(concurrency: 1) { lambda in
+            try await lambda.create("first", handler: "sleepy")
+            try await lambda.create("second", handler: "sleepy")
+            // One invocation of each function at once, each sleeping 3 s: whichever arrives second
+            // finds the server's one environment busy, though its own function has none running.
+            let answers = try await withThrowingTaskGroup(of: TestLambda.Answer.self) { group in
+                for name in ["first", "second"] { group.addTask { try await lambda.invoke(name, "3000") } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.filter { $0.status == 200 }.count == 1, "\(answers)")
+            let throttled = answers.first { $0.status != 200 }
+            #expect(throttled?.status == 429 && throttled?.errorType == "TooManyRequestsException", "\(answers)")
+            #expect(throttled?.json["Reason"] as? String == "ConcurrentInvocationLimitExceeded", "\(answers)")
+            #expect(throttled?.json["message"] as? String == "Rate Exceeded." && throttled?.headers["retry-after"] == "1")
+            // The limit counts environments busy now: once the call has ended, both functions run.
+            // (The environment is handed back just after its answer: a retry or two may be needed.)
+            for name in ["second", "first"] {
+                var status = 0
+                for _ in 0..<20 where status != 200 {
+                    status = try await lambda.invoke(name, "10").status
+                    if status != 200 { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(status == 200, "\(name)")
+            }
+            // No function may reserve more than the server runs.
+            let over = try await lambda.request("PUT", "/2017-10-31/functions/first/concurrency", body: #"{"ReservedConcurrentExecutions":2}"#)
+            #expect(over.status == 400 && over.errorType == "InvalidParameterValueException", "\(over)")
+        }
+    }
+
     @Test("bad requests get AWS's error codes, statuses and messages")
     func badRequests() async throws {
         try await withLambda { lambda in
@@ -191,6 +251,12 @@ struct LambdaServeTests {
             _ = try Command.run("/usr/bin/zip", ["-q", "-j", directory + "/f.zip", directory + "/readme.txt"])
             let noBootstrap = try await lambda.create("empty", handler: "add", zip: directory + "/f.zip")
             #expect(noBootstrap.status == 400 && (noBootstrap.json["message"] as? String)?.contains("no 'bootstrap'") == true, "\(noBootstrap)")
+            // A Python zip without the handler's file neither: AWS's error shape, and no function.
+            let noHandler = try await lambda.create("pyempty", handler: "handler.my_calc", zip: directory + "/f.zip", runtime: "python3.11")
+            #expect(noHandler.status == 400 && noHandler.errorType == "InvalidParameterValueException", "\(noHandler)")
+            #expect(noHandler.json["Type"] as? String == "User", "\(noHandler)")
+            #expect((noHandler.json["message"] as? String)?.contains("no handler.py for handler 'handler.my_calc'") == true, "\(noHandler)")
+            #expect(try await lambda.request("GET", "/2015-03-31/functions/pyempty").status == 404)
             // Names, partial and full ARNs, percent-encoded, and qualifiers.
             #expect(try await lambda.invoke("123456789012%3Afunction%3Aadd", "[1,1]").body == "2")
             #expect(try await lambda.invoke("arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aadd%3A%24LATEST", "[1,2]").body == "3")
@@ -206,6 +272,13 @@ struct LambdaServeTests {
             defer { try? FileManager.default.removeItem(atPath: payload) }
             let event = try await lambda.invoke("big", "@" + payload, headers: ["X-Amz-Invocation-Type: Event"])
             #expect(event.status == 413 && event.errorType == "RequestTooLargeException", "\(event)")
+            // A RequestResponse request may be 6 MB (6,291,456 bytes): 7 MB is refused before it runs.
+            let large = NSTemporaryDirectory() + "hoist-lambda-payload-" + UUID().uuidString.prefix(8)
+            try Data(("\"" + String(repeating: "z", count: 7_000_000) + "\"").utf8).write(to: URL(fileURLWithPath: large))
+            defer { try? FileManager.default.removeItem(atPath: large) }
+            let request = try await lambda.invoke("big", "@" + large)
+            #expect(request.status == 413 && request.errorType == "RequestTooLargeException", "\(request.status) \(request.headers) \(request.body.prefix(300))")
+            #expect((request.json["message"] as? String)?.contains("6291456 bytes") == true, "\(request.body.prefix(300))")
             // An unknown handler is an init error the invocation reports.
             try await lambda.create("nohandler", handler: "nosuch")
             let initError = try await lambda.invoke("nohandler", "{}")

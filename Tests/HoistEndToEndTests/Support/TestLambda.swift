@@ -125,6 +125,13 @@ final class TestLambda: @unchecked Sendable {
     func invoke(_ name: String, _ payload: String, headers: [String] = []) async throws -> Answer {
         try await request("POST", "/2015-03-31/functions/\(name)/invocations", body: payload, headers: headers)
     }
+
+    /// Every line of `function`'s log streams (`logs/aws/lambda/<name>/…`), stream after stream.
+    func logLines(_ function: String) -> [String] {
+        let group = root + "/logs/aws/lambda/" + function
+        let files = (FileManager.default.enumerator(atPath: group)?.allObjects as? [String] ?? []).sorted()
+        return files.flatMap { (try? String(contentsOfFile: group + "/" + $0, encoding: .utf8))?.components(separatedBy: "\n") ?? [] }
+    }
 }
 
 struct TestLambdaError: Error, CustomStringConvertible {
