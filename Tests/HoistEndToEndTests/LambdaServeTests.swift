@@ -339,6 +339,8 @@ struct LambdaClientTests {
                          "codeSha=True", "afterUpdate=3", #"python={"function": "py-calc", "sum": 5, "time_left": true}"#,
                          "pythonError=Unhandled|ValueError|cannot work with {'x': 1}", "listed=boto-add,py-calc,py-fail",
                          "missing=Function not found: arn:aws:lambda:us-east-1:123456789012:function:missing", "cli=11", "cliListed=3", "remaining=0",
+                         "cliCreated=Active|5|arn:aws:lambda:us-east-1:123456789012:function:cli-add", #"cliConfigured=7|{"Variables": {"MODE": "cli"}}"#,
+                         "cliCode=True|True|7", "cliInvoked=15|200|$LATEST", "cliTail=True", "cliDeleted=True", "cliGone=True|True",
                          "streamed=0 1 2", "streamComplete=True", "streamError=Refusal|True"] {
                 #expect(lines.contains(line), "missing \(line) in \(run.stdout)\n\(run.stderr)")
             }
