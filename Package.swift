@@ -201,7 +201,7 @@ let package = Package(
         .executableTarget(name: "hoist", dependencies: ["HoistCLI", "HoistCore", "HoistDaemon"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "HoistBenchmark",
-            dependencies: ["Hoist", "HoistClient", "HoistLambda", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["Hoist", "HoistClient", "HoistLambda", "HoistLambdaPackage", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Sources/HoistBenchmark",
             swiftSettings: swiftSettings
         ),

@@ -3,6 +3,7 @@ import Foundation
 import Hoist
 import HoistClient
 import HoistLambda
+import HoistLambdaPackage
 import NIOCore
 import NIOHTTP1
 
@@ -86,7 +87,23 @@ enum LambdaBench {
             }
             print(HoistBench.row("32 concurrent invocations of a 1 s function (\(phase))", HoistBench.ms(ContinuousClock.now - start)))
         }
+        try await zipSizes(root: root)
         try await throughHoist(base: base, root: root, options: options)
+    }
+
+    /// The sizes of the zip a Hoist app becomes: this benchmark's own binary, packaged as
+    /// `hoist lambda package --executable` packages one (stripped; its loader and libraries
+    /// bundled when it is dynamically linked). Figures only, no time.
+    static func zipSizes(root: String) async throws {
+        let options = LambdaPackageOptions(outputDirectory: root + "/package", name: "hoist-bench")
+        do {
+            let package = try await LambdaPackager.package(executable: ProcessSupport.executablePath, options: options)
+            let sizes = LambdaLimits.format(package.zippedSize) + " zipped, " + LambdaLimits.format(package.unzippedSize) + " unzipped"
+            print(HoistBench.row("Lambda zip of this binary (\(package.manifest.method.rawValue))", sizes))
+            try? FileManager.default.removeItem(atPath: package.zipPath)
+        } catch {
+            print("  (the Lambda zip's sizes are left out: \(error))")
+        }
     }
 
     /// `.to(.awsLambda)` against this local Lambda: what a user of Hoist's Lambda system sees,

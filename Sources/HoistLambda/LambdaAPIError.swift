@@ -5,13 +5,15 @@ import NIOCore
 
 /// An error of the Lambda API as AWS shapes it: the code in `X-Amzn-ErrorType` (where boto3 and
 /// the AWS CLI read it), `{"Type":"User","message":…}` as the body.
-struct LambdaAPIError: Error, Sendable {
+struct LambdaAPIError: Error, Sendable, CustomStringConvertible {
     var code: String
     var status: HTTPResponse.Status
     var message: String
     /// `TooManyRequestsException`'s `Reason`.
     var reason: String?
     var type = "User"
+
+    var description: String { message }
 
     static func notFound(_ arn: String) -> Self {
         Self(code: "ResourceNotFoundException", status: .notFound, message: "Function not found: \(arn)")

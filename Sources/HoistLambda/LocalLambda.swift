@@ -38,6 +38,12 @@ public final class LocalLambda: Sendable {
     let logger = Logger(label: "hoist.lambda")
 
     public init(settings: LocalLambdaSettings) throws {
+        // A Python given that cannot run python3.x functions is refused now, with the command
+        // that fixes it, rather than failing each Python invocation with Runtime.ExitError.
+        if let python = settings.python, !LocalLambdaSettings.hasRuntimeClient(python) {
+            let problem = FileManager.default.isExecutableFile(atPath: python) ? "cannot import awslambdaric" : "is not an executable file"
+            throw HoistError(.invalidConfiguration, "the Python for python3.x functions, \(python), \(problem); install AWS's runtime client into it with `\(python) -m pip install awslambdaric`, or pass --python a python3 that has it")
+        }
         self.settings = settings
         try FileManager.default.createDirectory(atPath: settings.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         store = try FunctionStore(root: settings.functionsDirectory)

@@ -51,18 +51,19 @@ public struct LocalLambdaSettings: Sendable {
     /// The first `python3` on the `PATH` that can import awslambdaric.
     public static func findPython() -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/python3"
-            guard FileManager.default.isExecutableFile(atPath: candidate) else { continue }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: candidate)
-            process.arguments = ["-c", "import awslambdaric"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { continue }
-            process.waitUntilExit()
-            if process.terminationStatus == 0 { return candidate }
-        }
-        return nil
+        return path.split(separator: ":").map { "\($0)/python3" }.first(where: hasRuntimeClient)
+    }
+
+    /// Whether `python` runs and can import awslambdaric, AWS's runtime client for Python.
+    public static func hasRuntimeClient(_ python: String) -> Bool {
+        guard FileManager.default.isExecutableFile(atPath: python) else { return false }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", "import awslambdaric"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
     }
 }

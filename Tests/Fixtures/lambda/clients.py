@@ -3,10 +3,12 @@
 usage: clients.py ENDPOINT BOOTSTRAP_ZIP PYTHON_ZIP
 """
 import base64
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import boto3
 from botocore.config import Config
@@ -89,12 +91,55 @@ except client.exceptions.ResourceNotFoundException as e:
 # The AWS CLI, as a user types it.
 env = dict(os.environ)
 cli = [os.path.join(os.path.dirname(sys.executable), "aws"), "lambda", "--endpoint-url", endpoint]
-out = os.path.join(os.path.dirname(bootstrap_zip), "cli-out.json")
+work = os.path.dirname(bootstrap_zip)
+out = os.path.join(work, "cli-out.json")
 subprocess.run(cli + ["invoke", "--function-name", "boto-add", "--payload", "[5,6]", out], check=True, env=env, stdout=subprocess.DEVNULL)
 with open(out) as f:
     say("cli", f.read())
 listing = json.loads(subprocess.run(cli + ["list-functions"], check=True, env=env, capture_output=True).stdout)
 say("cliListed", len(listing["Functions"]))
+
+
+def aws(*arguments):
+    """An `aws lambda` command's JSON answer; its status and standard error when it fails."""
+    run = subprocess.run(cli + list(arguments), env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        return {"returncode": run.returncode, "stderr": run.stderr}
+    return json.loads(run.stdout) if run.stdout.strip() else {}
+
+
+# A function's whole life through the CLI: create, update its configuration and code, invoke
+# (the README's lines: the payload from a file, read as bytes by CLI v1 and v2 alike), delete.
+created = aws("create-function", "--function-name", "cli-add", "--runtime", "provided.al2023", "--handler", "add",
+              "--role", role, "--zip-file", "fileb://" + bootstrap_zip, "--timeout", "5")
+say("cliCreated", "%s|%s|%s" % (created.get("State"), created.get("Timeout"), created.get("FunctionArn")))
+configured = aws("update-function-configuration", "--function-name", "cli-add", "--timeout", "7",
+                 "--environment", "Variables={MODE=cli}")
+say("cliConfigured", "%s|%s" % (configured.get("Timeout"), json.dumps(configured.get("Environment"), sort_keys=True)))
+# New code: the same bootstrap with one more file, so a zip of another CodeSha256.
+new_zip = os.path.join(work, "cli-code.zip")
+with open(bootstrap_zip, "rb") as source, open(new_zip, "wb") as target:
+    target.write(source.read())
+with zipfile.ZipFile(new_zip, "a") as archive:
+    archive.writestr("NOTES.txt", "revision 2\n")
+with open(new_zip, "rb") as f:
+    new_sha = base64.b64encode(hashlib.sha256(f.read()).digest()).decode()
+updated = aws("update-function-code", "--function-name", "cli-add", "--zip-file", "fileb://" + new_zip)
+say("cliCode", "%s|%s|%s" % (updated.get("CodeSha256") == new_sha, updated.get("CodeSha256") != created.get("CodeSha256"),
+                             updated.get("Timeout")))
+event = os.path.join(work, "event.json")
+with open(event, "w") as f:
+    f.write("[7,8]\n")  # as `echo` writes it in the README
+invoked = aws("invoke", "--function-name", "cli-add", "--payload", "fileb://" + event, out)
+with open(out) as f:
+    say("cliInvoked", "%s|%s|%s" % (f.read(), invoked.get("StatusCode"), invoked.get("ExecutedVersion")))
+tail = subprocess.run(cli + ["invoke", "--function-name", "cli-add", "--payload", "fileb://" + event, "--log-type", "Tail", out,
+                             "--query", "LogResult", "--output", "text"], env=env, capture_output=True, text=True, check=True)
+log = base64.b64decode(tail.stdout.strip()).decode()
+say("cliTail", "START RequestId: " in log and "END RequestId: " in log and "REPORT RequestId: " in log)
+say("cliDeleted", "returncode" not in aws("delete-function", "--function-name", "cli-add"))
+gone = aws("get-function", "--function-name", "cli-add")
+say("cliGone", "%s|%s" % (gone.get("returncode", 0) != 0, "ResourceNotFoundException" in gone.get("stderr", "")))
 for name in ["boto-add", "py-calc", "py-fail"]:
     client.delete_function(FunctionName=name)
 say("remaining", len(client.list_functions()["Functions"]))

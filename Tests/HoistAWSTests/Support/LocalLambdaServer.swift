@@ -17,7 +17,10 @@ final class LocalLambdaServer: Sendable {
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.hoist)
-        process.arguments = ["lambda", "serve", "--port", "0", "--home", home, "--python", MotoServer.python]
+        // Its functions are the test app's; a Python is given only when there is a real one (the
+        // server refuses a --python that cannot import awslambdaric).
+        let python = MotoServer.python == "/usr/bin/env" ? [] : ["--python", MotoServer.python]
+        process.arguments = ["lambda", "serve", "--port", "0", "--home", home] + python
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

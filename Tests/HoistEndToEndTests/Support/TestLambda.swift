@@ -19,13 +19,14 @@ final class TestLambda: @unchecked Sendable {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
-    /// `home`: serve from an existing home (one a ``shutdown(keepingHome:)`` kept), as a restart.
-    init(concurrency: Int = 100, keepWarm: Int? = nil, home: String? = nil) throws {
+    /// `home`: serve from an existing home (one a ``shutdown(keepingHome:)`` kept), as a restart;
+    /// `python`: the `--python` to give (default: the tests' virtualenv's, when there is one).
+    init(concurrency: Int = 100, keepWarm: Int? = nil, home: String? = nil, python: String? = TestLambda.python) throws {
         root = home ?? NSTemporaryDirectory() + "hoist-lambda-" + UUID().uuidString.prefix(8)
         process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.hoist)
         var arguments = ["lambda", "serve", "--port", "0", "--home", root, "--concurrency", String(concurrency)]
-        if let python = Self.python { arguments += ["--python", python] }
+        if let python { arguments += ["--python", python] }
         if let keepWarm { arguments += ["--keep-warm", String(keepWarm)] }
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
@@ -45,8 +46,10 @@ final class TestLambda: @unchecked Sendable {
         }
         self.port = port
         guard port > 0 else {
+            // Its log is read before shutdown() removes it.
+            let printed = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             shutdown()
-            throw TestLambdaError(message: "hoist lambda serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            throw TestLambdaError(message: "hoist lambda serve did not start: \(printed)")
         }
     }
 
@@ -102,17 +105,32 @@ final class TestLambda: @unchecked Sendable {
 
     /// Creates a function of the test app (its handler names the function) from ``testAppZip``.
     @discardableResult
-    func create(_ name: String, handler: String, timeout: Int = 30, zip: String = TestLambda.testAppZip, runtime: String = "provided.al2023") async throws -> Answer {
+    func create(
+        _ name: String, handler: String, timeout: Int = 30, zip: String = TestLambda.testAppZip, runtime: String = "provided.al2023",
+        memorySize: Int? = nil, variables: [String: String]? = nil
+    ) async throws -> Answer {
         let code = try Data(contentsOf: URL(fileURLWithPath: zip)).base64EncodedString()
-        let body = #"{"FunctionName":"\#(name)","Runtime":"\#(runtime)","Role":"arn:aws:iam::123456789012:role/test","Handler":"\#(handler)","Timeout":\#(timeout),"Code":{"ZipFile":"\#(code)"}}"#
+        var input: [String: Any] = [
+            "FunctionName": name, "Runtime": runtime, "Role": "arn:aws:iam::123456789012:role/test", "Handler": handler,
+            "Timeout": timeout, "Code": ["ZipFile": code],
+        ]
+        if let memorySize { input["MemorySize"] = memorySize }
+        if let variables { input["Environment"] = ["Variables": variables] }
         let path = NSTemporaryDirectory() + "hoist-lambda-create-" + UUID().uuidString.prefix(8)
-        try body.write(toFile: path, atomically: true, encoding: .utf8)
+        try JSONSerialization.data(withJSONObject: input).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try await request("POST", "/2015-03-31/functions", body: "@" + path, headers: ["Content-Type: application/json"])
     }
 
     func invoke(_ name: String, _ payload: String, headers: [String] = []) async throws -> Answer {
         try await request("POST", "/2015-03-31/functions/\(name)/invocations", body: payload, headers: headers)
+    }
+
+    /// Every line of `function`'s log streams (`logs/aws/lambda/<name>/…`), stream after stream.
+    func logLines(_ function: String) -> [String] {
+        let group = root + "/logs/aws/lambda/" + function
+        let files = (FileManager.default.enumerator(atPath: group)?.allObjects as? [String] ?? []).sorted()
+        return files.flatMap { (try? String(contentsOfFile: group + "/" + $0, encoding: .utf8))?.components(separatedBy: "\n") ?? [] }
     }
 }
 
