@@ -44,6 +44,16 @@ struct HoistBench: HoistApp {
         if options.echoOnly > 0 {
             return try await Scaling.echoOnly(system: system, home: home, options: options)
         }
+        if options.redeployOnly > 0 {
+            var times: [Duration] = []
+            for _ in 0..<options.redeployOnly {
+                let start = ContinuousClock.now
+                _ = try await add.to(system, env: Env(replicas: options.replicas))
+                times.append(ContinuousClock.now - start)
+            }
+            times.sort()
+            return print(row("unchanged redeploy, median of \(times.count)", ms(times[times.count / 2])))
+        }
 
         // Each latency figure: a warm-up, then `--runs` runs of `--calls` calls; the median of
         // the runs' p50, p90 and p99.
@@ -309,6 +319,8 @@ struct Options {
     /// Only echoes a 64 MB string this many times, with each echo's time and peak memory: for
     /// profiling the large-payload path (`--echo-only N`).
     var echoOnly = 0
+    /// Only redeploys the unchanged app this many times (`--redeploy-only N`), for profiling.
+    var redeployOnly = 0
 
     init(_ arguments: ArraySlice<String>) {
         var iterator = arguments.makeIterator()
@@ -337,8 +349,9 @@ struct Options {
             case "--runs": runs = max(1, value.flatMap(Int.init) ?? runs)
             case "--json": json = value
             case "--echo-only": echoOnly = value.flatMap(Int.init) ?? 1
+            case "--redeploy-only": redeployOnly = value.flatMap(Int.init) ?? 1
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --runs N --json FILE --scaling --echo-only N --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --runs N --json FILE --scaling --echo-only N --redeploy-only N --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
                 exit(64)
             }
         }

@@ -46,6 +46,8 @@ final class CallConnectionPool: Sendable {
 
     struct Response {
         var status: HTTPResponseStatus
+        /// The `Content-Type`, which says whether the body is call-stream records.
+        var contentType: String?
         var body: AsyncThrowingStream<ByteBuffer, any Error>
         /// Hands the connection back once the body has been read to its end.
         let finish: @Sendable () -> Void
@@ -96,7 +98,7 @@ final class CallConnectionPool: Sendable {
             }
         }
         let keepAlive = head.isKeepAlive
-        return Response(status: head.status, body: stream) { [self] in
+        return Response(status: head.status, contentType: head.headers.first(name: "Content-Type"), body: stream) { [self] in
             // Only a connection whose response was read to its end can carry the next request;
             // one abandoned mid-response (a cancelled caller) is closed.
             channel.eventLoop.execute {

@@ -266,7 +266,8 @@ public struct DaemonClient: Sendable {
         if let caller = NestedCall.current { headers.append((NestedCall.header, caller)) }
         let response = try await pool().send(path: path, headers: headers, body: body, authorization: authorization)
         defer { response.finish() }
-        if output == nil || response.status != .ok {
+        // A daemon answers plainly when it has nothing to stream (an unchanged deploy).
+        if output == nil || response.status != .ok || response.contentType?.hasPrefix(CallStream.mediaType) == false {
             return try await Self.readAll(response, expecting: .ok)
         }
         var parser = CallStream.Parser()
@@ -384,8 +385,16 @@ public struct DaemonClient: Sendable {
 
     /// Deploys with the env's setup output handed to `output` as the daemon runs it (as
     /// `.stderr` chunks); the same as ``deploy(app:request:)`` otherwise.
+    /// Keys in a fixed order: the same deploy is then the same bytes, which a daemon answers
+    /// without decoding when the app is deployed as asked already.
+    static let deployEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }()
+
     public func deploy(app: String, request deploy: DaemonAPI.DeployRequest, output: @escaping OutputHandler) async throws -> DaemonAPI.DeployResponse {
-        let answer = try await post(path: "/_hoist/apps/\(app)/deploy", headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: try JSONEncoder().encode(deploy)), output: output) {
+        let answer = try await post(path: "/_hoist/apps/\(app)/deploy", headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: try Self.deployEncoder.encode(deploy)), output: output) {
             "the daemon at \(address) ended the deploy of \(app) without an outcome; see `hoist logs \(app)`"
         }
         do {
@@ -399,7 +408,7 @@ public struct DaemonClient: Sendable {
         var request = HTTPClientRequest(url: "\(baseURL)/_hoist/apps/\(app)/deploy")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(deploy)))
+        request.body = .bytes(ByteBuffer(bytes: try Self.deployEncoder.encode(deploy)))
         return try await decode(DaemonAPI.DeployResponse.self, from: try await execute(request, timeout: .minutes(10)))
     }
 

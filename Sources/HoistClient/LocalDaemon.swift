@@ -1,5 +1,6 @@
 import Foundation
 import HoistCore
+import NIOConcurrencyHelpers
 import NIOCore
 
 #if canImport(Glibc)
@@ -18,6 +19,13 @@ public enum LocalDaemon {
         executable: String = ProcessSupport.executablePath,
         arguments: [String] = []
     ) async throws -> DaemonClient {
+        // A daemon this process found answering is still the one when its pid file names the
+        // same live process: no directories to prepare and no health request (which took most
+        // of an unchanged redeploy's time).
+        let key = "\(home.root)|\(port)"
+        if let known = answered.withLockedValue({ $0[key] }), daemonPid(home) == known.pid, ProcessSupport.isAlive(known.pid), known.client.mayBeListening {
+            return known.client
+        }
         try home.prepare()
         if let client = try await answering(home: home, port: port) { return client }
         // Two drivers starting at once must not start two daemons.
@@ -50,7 +58,16 @@ public enum LocalDaemon {
             return nil
         }
         try check(health, client: client)
+        answered.withLockedValue { $0["\(home.root)|\(port)"] = (health.pid, client) }
         return client
+    }
+
+    /// Daemons found answering (of this protocol) by this process, by home and port.
+    private static let answered = NIOLockedValueBox<[String: (pid: Int32, client: DaemonClient)]>([:])
+
+    /// The pid the running daemon of `home` wrote, if any.
+    private static func daemonPid(_ home: HoistHome) -> Int32? {
+        (try? String(contentsOfFile: home.daemonPidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     private static func check(_ health: DaemonAPI.Health, client: DaemonClient) throws {

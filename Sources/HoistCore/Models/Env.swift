@@ -74,7 +74,8 @@ public struct Env: Codable, Sendable, Hashable {
 
     /// The values of ``secrets``: each from the caller's environment, else from ``secretsFile``.
     /// Throws naming the first secret found in neither.
-    public func secretValues(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [String: String] {
+    /// `environment` defaults to this process's, read only when there are secrets to find.
+    public func secretValues(environment: [String: String]? = nil) throws -> [String: String] {
         var fromFile: [String: String] = [:]
         if let secretsFile {
             let path = NSString(string: secretsFile).expandingTildeInPath
@@ -93,6 +94,7 @@ public struct Env: Codable, Sendable, Hashable {
             }
         }
         var values: [String: String] = [:]
+        let environment = secrets.isEmpty ? [:] : environment ?? ProcessInfo.processInfo.environment
         for secret in secrets {
             guard let value = environment[secret] ?? fromFile[secret] else {
                 let file = secretsFile.map { " nor in \($0)" } ?? ""

@@ -22,6 +22,9 @@ actor AppManager {
     private let registry: WorkerRegistry
     private let logger: Logger
     private nonisolated let entries = NIOLockedValueBox<[String: Entry]>([:])
+    /// The last deploy request body found unchanged for each app, with the fingerprint it
+    /// matched: the same bytes again need neither decoding nor hashing.
+    private nonisolated let unchangedBodies = NIOLockedValueBox<[String: (body: ByteBuffer, fingerprint: String)]>([:])
 
     init(home: HoistHome, registry: WorkerRegistry, logger: Logger) {
         self.home = home
@@ -55,6 +58,26 @@ actor AppManager {
     /// the old ones. If the new workers fail to start, the old version keeps serving.
     /// Setup output as it is printed, for a deploying caller that asked to see it.
     typealias SetupOutput = @Sendable (ByteBuffer) -> Void
+
+    /// The answer to a deploy of what `app` already runs (same binary, env and secrets, and
+    /// serving), or `nil` when the deploy would change something or fail.
+    /// `body` is the request as it arrived.
+    nonisolated func unchanged(app: String, request: DaemonAPI.DeployRequest, body: ByteBuffer) -> DaemonAPI.DeployResponse? {
+        let secrets = request.secretValues.filter { request.env.secrets.contains($0.key) }
+        guard let current = lookup(app), current.pool.readyCount > 0,
+              current.fingerprint == Self.fingerprint(sha256: request.sha256, env: request.env, secrets: secrets)
+        else { return nil }
+        unchangedBodies.withLockedValue { $0[app] = (body, current.fingerprint) }
+        return DaemonAPI.DeployResponse(changed: false, app: info(current))
+    }
+
+    /// ``unchanged(app:request:body:)`` for the very bytes of a request found unchanged before.
+    nonisolated func unchanged(app: String, body: ByteBuffer) -> DaemonAPI.DeployResponse? {
+        guard let known = unchangedBodies.withLockedValue({ $0[app] }), known.body == body,
+              let current = lookup(app), current.pool.readyCount > 0, current.fingerprint == known.fingerprint
+        else { return nil }
+        return DaemonAPI.DeployResponse(changed: false, app: info(current))
+    }
 
     func deploy(app: String, request: DaemonAPI.DeployRequest, setupOutput output: SetupOutput? = nil) async throws -> DaemonAPI.DeployResponse {
         if let problem = FunctionTable.problem(withName: app) {

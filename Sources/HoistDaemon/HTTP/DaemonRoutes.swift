@@ -41,11 +41,18 @@ struct DaemonRoutes: Sendable {
             if let denied = checkToken(request) { return denied }
             let app = try context.parameters.require("app")
             let body = try await request.body.collect(upTo: 16 << 20)
+            // Nothing to stream when the app is deployed as asked already: a plain answer.
+            if let unchanged = manager.unchanged(app: app, body: body) {
+                return try json(unchanged)
+            }
             let deploy: DaemonAPI.DeployRequest
             do {
                 deploy = try JSONDecoder().decode(DaemonAPI.DeployRequest.self, from: Data(body.readableBytesView))
             } catch {
                 return failure(CallFailure(HoistError(.badArguments, "the deploy request is not valid: \(ArgumentCodec.describe(error))")))
+            }
+            if let unchanged = manager.unchanged(app: app, request: deploy, body: body) {
+                return try json(unchanged)
             }
             guard request.headers[.accept]?.contains(CallStream.mediaType) ?? false else {
                 do {
