@@ -51,11 +51,16 @@ public enum WorkerRuntime {
         let processor = Task {
             for await frame in calls {
                 guard frame.kind == .batch else {
-                    let reply = await run(frame.callID, running: running) {
+                    // The frame's bytes go to the call through a box it empties, so that nothing
+                    // here keeps a large argument alive once the function has decoded it.
+                    let callID = frame.callID
+                    let payload = PayloadBox(frame.payload)
+                    _ = consume frame
+                    let reply = await run(callID, running: running) {
                         do {
-                            return try await serve(CallRequest(decoding: frame.payload), callID: frame.callID, table: table, capture: capture, channel: channel)
+                            return try await serve(CallRequest(decoding: payload.take()), callID: callID, table: table, capture: capture, channel: channel)
                         } catch {
-                            return failureFrame(CallFailure.from(error, function: "?"), callID: frame.callID)
+                            return failureFrame(CallFailure.from(error, function: "?"), callID: callID)
                         }
                     }
                     channel.writeAndFlush(reply, promise: nil)
@@ -134,7 +139,7 @@ public enum WorkerRuntime {
         return reply
     }
 
-    private static func serve(_ request: CallRequest, callID: UInt64, table: FunctionTable, capture: OutputCapture, channel: any Channel) async -> WorkerFrame {
+    private static func serve(_ request: consuming CallRequest, callID: UInt64, table: FunctionTable, capture: OutputCapture, channel: any Channel) async -> WorkerFrame {
         guard let function = table[request.function] else {
             let failure = CallFailure(
                 HoistError(.unknownFunction, "no function '\(request.function)' in this app; it has \(table.names.joined(separator: ", "))"),
@@ -159,7 +164,8 @@ public enum WorkerRuntime {
             }
             let result: ByteBuffer
             if let function = function as? any BufferInvoking {
-                result = try await function.invoke(buffer: request.body, bytes: request.bytes)
+                let bytes = request.bytes
+                result = try await function.invoke(buffer: (consume request).body, bytes: bytes)
             } else {
                 result = ByteBuffer(bytes: try await function.invoke(json: request.body.dataView))
             }
@@ -200,6 +206,17 @@ private final class InboundFrames: ChannelInboundHandler, Sendable {
 }
 
 /// The call a worker is running, so that a cancel frame can reach it.
+/// A call frame's bytes, handed over once: the call takes them, and the box lets go.
+private final class PayloadBox: @unchecked Sendable {
+    private var payload: ByteBuffer?
+    init(_ payload: ByteBuffer) { self.payload = payload }
+    /// The bytes, for the one call that runs them (empty after the first take).
+    func take() -> ByteBuffer {
+        defer { payload = nil }
+        return payload ?? ByteBuffer()
+    }
+}
+
 private final class RunningCall: Sendable {
     private struct State {
         var id: UInt64?

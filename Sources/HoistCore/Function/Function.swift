@@ -94,7 +94,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
     /// ``invoke(json:)`` for a worker: the arguments are read where they arrived and the result
     /// is written into the buffer that goes out, so a large payload is not copied on the way.
     /// `bytes` says which payloads are raw bytes instead of JSON (``RawBytes``).
-    package func invoke(buffer body: ByteBuffer, bytes: RawBytes = []) async throws -> ByteBuffer {
+    package func invoke(buffer body: consuming ByteBuffer, bytes: RawBytes = []) async throws -> ByteBuffer {
         let args: (repeat each Arg)
         if bytes.contains(.argument) {
             guard let value = RawBytes.decode(body, as: (repeat each Arg).self) else {
@@ -102,7 +102,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
             }
             args = value
         } else {
-            args = try ArgumentCodec.decode((repeat each Arg).self, from: body.dataView, descriptor: descriptor)
+            args = try ArgumentCodec.decode((repeat each Arg).self, from: (consume body).dataView, descriptor: descriptor)
         }
         let result = try await self.body(repeat each args)
         if bytes.contains(.result), let raw = RawBytes.encode(result) { return raw }
@@ -153,7 +153,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
 
 /// A function a worker can run from and into its own buffers (``Function/invoke(buffer:)``).
 package protocol BufferInvoking: Sendable {
-    func invoke(buffer body: ByteBuffer, bytes: RawBytes) async throws -> ByteBuffer
+    func invoke(buffer body: consuming ByteBuffer, bytes: RawBytes) async throws -> ByteBuffer
 }
 
 extension Function: BufferInvoking {}
