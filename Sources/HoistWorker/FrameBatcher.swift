@@ -24,10 +24,10 @@ final class FrameBatcher: Sendable {
     func add(_ kind: WorkerFrame.Kind, _ bytes: ByteBuffer) {
         let schedule = state.withLockedValue { state -> Bool in
             // Output of one stream merges with what came just before it; elements never do.
-            if kind != .item, var last = state.pending.last, last.kind == kind {
+            if kind != .item, let last = state.pending.indices.last, state.pending[last].kind == kind {
+                // In place: a copy of the last entry would share its buffer and copy it whole.
                 var bytes = bytes
-                last.bytes.writeBuffer(&bytes)
-                state.pending[state.pending.count - 1] = last
+                state.pending[last].bytes.writeBuffer(&bytes)
             } else {
                 state.pending.append((kind, bytes))
             }
