@@ -383,8 +383,6 @@ public struct DaemonClient: Sendable {
         try await get("/_hoist/apps", as: DaemonAPI.Listing.self).apps
     }
 
-    /// Deploys with the env's setup output handed to `output` as the daemon runs it (as
-    /// `.stderr` chunks); the same as ``deploy(app:request:)`` otherwise.
     /// Keys in a fixed order: the same deploy is then the same bytes, which a daemon answers
     /// without decoding when the app is deployed as asked already.
     static let deployEncoder: JSONEncoder = {
@@ -393,6 +391,8 @@ public struct DaemonClient: Sendable {
         return encoder
     }()
 
+    /// Deploys with the env's setup output handed to `output` as the daemon runs it (as
+    /// `.stderr` chunks); the same as ``deploy(app:request:)`` otherwise.
     public func deploy(app: String, request deploy: DaemonAPI.DeployRequest, output: @escaping OutputHandler) async throws -> DaemonAPI.DeployResponse {
         let answer = try await post(path: "/_hoist/apps/\(app)/deploy", headers: [("Content-Type", "application/json")], body: ByteBuffer(bytes: try Self.deployEncoder.encode(deploy)), output: output) {
             "the daemon at \(address) ended the deploy of \(app) without an outcome; see `hoist logs \(app)`"

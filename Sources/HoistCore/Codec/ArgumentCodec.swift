@@ -9,20 +9,8 @@ import NIOCore
 public enum ArgumentCodec {
     /// Encodes arguments for the wire.
     public static func encode<each Arg: Encodable>(_ args: repeat each Arg) throws -> Data {
-        var parts: [Data] = []
-        for arg in repeat each args {
-            // The type test first: a dynamic cast of every argument costs more than it saves.
-            if type(of: arg) == String.self, let text = arg as? String, let json = JSONString.encode(text) {
-                parts.append(json)
-            } else {
-                parts.append(try JSONCoding.encoder.encode(arg))
-            }
-        }
-        switch parts.count {
-        case 0: return Data()
-        case 1: return parts[0]
-        default: return jsonArray(parts)
-        }
+        // The buffer's bytes, shared rather than copied.
+        try encodeBuffer(repeat each args).dataView
     }
 
     /// ``encode(_:)`` into a buffer, as a call goes out: a `String` argument is copied once,
