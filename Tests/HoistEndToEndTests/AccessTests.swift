@@ -43,7 +43,7 @@ private struct OwnersCall {
     /// that reached the daemon before the call would have cancelled it too: the daemon remembers
     /// early cancels.)
     func finishUncancelled() async throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         let result = try await answer.value
         #expect(result.status == 200, "\(result)")
         #expect(result.body == "true" || result.body == "false", "\(result)")

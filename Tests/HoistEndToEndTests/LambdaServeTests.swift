@@ -85,19 +85,30 @@ struct LambdaServeTests {
     @Test("update-function-code: an invocation in flight finishes in the old environment, the next runs the new code")
     func updateKeepsCallsInFlight() async throws {
         try await withLambda { lambda in
-            try await lambda.create("swap", handler: "sleepy")
-            let before = try await lambda.invoke("swap", "10")
-            let inFlight = Task { try await lambda.invoke("swap", "1500") }
-            try await Task.sleep(for: .milliseconds(500))
+            // handshakePid answers its process id once a file exists: the update comes once the
+            // call is known to have reached its environment, however slowly a loaded machine
+            // gets it there.
+            try await lambda.create("swap", handler: "handshakePid")
+            let ready = lambda.root + "/swap-ready"
+            let hold = lambda.root + "/swap-hold"
+            #expect(FileManager.default.createFile(atPath: ready, contents: nil))
+            let before = try await lambda.invoke("swap", "\"\(ready)\"")
+            let inFlight = Task { try await lambda.invoke("swap", "\"\(hold)\"") }
+            let deadline = ContinuousClock.now + .seconds(60)
+            // Its START line: the local Lambda has handed it to the warm environment.
+            while lambda.logLines("swap").filter({ $0.hasPrefix("START RequestId:") }).count < 2, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             let code = try Data(contentsOf: URL(fileURLWithPath: TestLambda.testAppZip)).base64EncodedString()
             let updated = try await lambda.request("PUT", "/2015-03-31/functions/swap/code", body: #"{"ZipFile":"\#(code)"}"#)
             #expect(updated.status == 200, "\(updated)")
+            #expect(FileManager.default.createFile(atPath: hold, contents: nil))
             let slow = try await inFlight.value
             #expect(slow.status == 200 && slow.headers["x-amz-function-error"] == nil, "\(slow)")
-            // sleepy answers its process id: the in-flight call kept its environment, the next
-            // invocation gets a new one of the new revision.
-            #expect(slow.body == before.body)
-            let after = try await lambda.invoke("swap", "10")
+            // The in-flight call kept its environment, the next invocation gets a new one of the
+            // new revision.
+            #expect(slow.body == before.body, "\(before.body) \(slow.body)")
+            let after = try await lambda.invoke("swap", "\"\(ready)\"")
             #expect(after.status == 200 && after.body != before.body, "\(before.body) \(after.body)")
         }
     }
