@@ -59,7 +59,7 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
     /// Runs the function on the system.
     public func callAsFunction(_ args: repeat each Arg) async throws -> Result {
         // `Data` and `[UInt8]` travel as themselves where the system carries raw bytes.
-        let bytes = target.backend.carriesRawBytes ? RawBytes.supported(by: function.descriptor) : []
+        let bytes = target.backend.carriesRawBytes ? function.rawBytes : []
         return try await call(encoded: try function.encodeArgumentsBuffer(repeat each args, raw: bytes.contains(.argument)), bytes: bytes)
     }
 

@@ -329,6 +329,13 @@ struct LambdaURLTests {
 @Suite("The local Lambda with boto3, the AWS CLI and awslambdaric")
 struct LambdaClientTests {
     /// A zip of Tests/Fixtures/lambda/handler.py, at its root, in `directory`.
+    /// Runs `body` with the Python handler's zip in a directory of its own, removed after.
+    static func withPythonZip<T>(_ body: (String) async throws -> T) async throws -> T {
+        let directory = NSTemporaryDirectory() + "hoist-lambda-py-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        return try await body(try pythonZip(in: directory))
+    }
+
     static func pythonZip(in directory: String) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         _ = try Command.run("/usr/bin/zip", ["-q", "-j", directory + "/python.zip", Binaries.packageRoot + "/Tests/Fixtures/lambda/handler.py"])
@@ -338,11 +345,8 @@ struct LambdaClientTests {
     @Test("boto3 and the AWS CLI create, wait for, invoke, update, list and delete functions; Python handlers run through awslambdaric")
     func clients() async throws {
         let python = try #require(TestLambda.python, "the tests' virtualenv (boto3, awscli, awslambdaric) is missing: run scripts/test")
-        try await withLambda { lambda in
-            // The Python handler's zip, with the file at its root.
-            let directory = NSTemporaryDirectory() + "hoist-lambda-py-" + UUID().uuidString.prefix(8)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let zip = try Self.pythonZip(in: directory)
+        // The Python handler's zip, with the file at its root.
+        try await Self.withPythonZip { zip in try await withLambda { lambda in
             let run = try Command.run(python, [Binaries.packageRoot + "/Tests/Fixtures/lambda/clients.py", lambda.url, TestLambda.testAppZip, zip])
             #expect(run.status == 0, "\(run.stderr)")
             let lines = Set(run.stdout.split(separator: "\n").map(String.init))
@@ -355,16 +359,14 @@ struct LambdaClientTests {
                          "streamed=0 1 2", "streamComplete=True", "streamError=Refusal|True"] {
                 #expect(lines.contains(line), "missing \(line) in \(run.stdout)\n\(run.stderr)")
             }
-        }
+        } }
     }
 
     @Test("a Python environment has Lambda's variables and the function's own")
     func pythonVariables() async throws {
         _ = try #require(TestLambda.python, "the tests' virtualenv (boto3, awscli, awslambdaric) is missing: run scripts/test")
-        try await withLambda { lambda in
-            let directory = NSTemporaryDirectory() + "hoist-lambda-py-" + UUID().uuidString.prefix(8)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let created = try await lambda.create("py-env", handler: "handler.environment", zip: try Self.pythonZip(in: directory), runtime: "python3.11",
+        try await Self.withPythonZip { zip in try await withLambda { lambda in
+            let created = try await lambda.create("py-env", handler: "handler.environment", zip: zip, runtime: "python3.11",
                                                   memorySize: 256, variables: ["GREETING": "hi", "MODE": "env"])
             #expect(created.status == 201, "\(created)")
             let names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_LOG_GROUP_NAME",
@@ -388,16 +390,14 @@ struct LambdaClientTests {
             let region = (created.json["FunctionArn"] as? String)?.split(separator: ":").dropFirst(3).first.map(String.init)
             #expect(region != nil && variables["AWS_REGION"] as? String == region, "\(answer.body)")
             #expect(variables["GREETING"] as? String == "hi" && variables["MODE"] as? String == "env", "\(answer.body)")
-        }
+        } }
     }
 
     @Test("a timeout says Task timed out after the function's timeout; the environment starts again with its /tmp kept")
     func pythonTimeoutKeepsTmp() async throws {
         _ = try #require(TestLambda.python, "the tests' virtualenv (boto3, awscli, awslambdaric) is missing: run scripts/test")
-        try await withLambda { lambda in
-            let directory = NSTemporaryDirectory() + "hoist-lambda-py-" + UUID().uuidString.prefix(8)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            try await lambda.create("py-tmp", handler: "handler.keep", timeout: 2, zip: try Self.pythonZip(in: directory), runtime: "python3.11")
+        try await Self.withPythonZip { zip in try await withLambda { lambda in
+            try await lambda.create("py-tmp", handler: "handler.keep", timeout: 2, zip: zip, runtime: "python3.11")
             // keep counts its environment's calls in a file in its /tmp (TMPDIR), under the server's home.
             let first = try await lambda.invoke("py-tmp", "{}")
             #expect(first.json["calls"] as? Int == 1, "\(first)")
@@ -413,7 +413,7 @@ struct LambdaClientTests {
             #expect(after.status == 200 && after.json["calls"] as? Int == 3, "\(after)")
             #expect(after.json["tmp"] as? String == tmp, "\(after)")
             #expect(after.json["pid"] as? Int != nil && after.json["pid"] as? Int != first.json["pid"] as? Int, "\(first.body) \(after.body)")
-        }
+        } }
     }
 
     @Test("--python naming a Python without awslambdaric is refused at start, with the pip command that installs it")

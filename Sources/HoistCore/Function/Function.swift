@@ -29,6 +29,8 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
     let resultCodec: ResultCodec<Result>
     /// Built once: type names come from the runtime and are not free.
     public let descriptor: FunctionDescriptor
+    /// What the signature lets travel as raw bytes (``RawBytes``), found once.
+    package let rawBytes: RawBytes
 
     /// Declares a function returning a `Codable` value.
     ///
@@ -49,6 +51,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         self.body = body
         self.resultCodec = .codable
         self.descriptor = Self.makeDescriptor(name: name, parameterNames: parameters, result: String(describing: Result.self), timeout: timeout)
+        self.rawBytes = RawBytes.supported(by: descriptor)
         checkDeclaration(name: name, parameterNames: parameters)
     }
 
@@ -64,6 +67,7 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         self.body = body
         self.resultCodec = .void
         self.descriptor = Self.makeDescriptor(name: name, parameterNames: parameters, result: "Void", timeout: timeout)
+        self.rawBytes = RawBytes.supported(by: descriptor)
         checkDeclaration(name: name, parameterNames: parameters)
     }
 

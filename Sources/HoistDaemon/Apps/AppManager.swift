@@ -64,18 +64,21 @@ actor AppManager {
     /// `body` is the request as it arrived.
     nonisolated func unchanged(app: String, request: DaemonAPI.DeployRequest, body: ByteBuffer) -> DaemonAPI.DeployResponse? {
         let secrets = request.secretValues.filter { request.env.secrets.contains($0.key) }
-        guard let current = lookup(app), current.pool.readyCount > 0,
-              current.fingerprint == Self.fingerprint(sha256: request.sha256, env: request.env, secrets: secrets)
-        else { return nil }
-        unchangedBodies.withLockedValue { $0[app] = (body, current.fingerprint) }
-        return DaemonAPI.DeployResponse(changed: false, app: info(current))
+        let fingerprint = Self.fingerprint(sha256: request.sha256, env: request.env, secrets: secrets)
+        guard let response = serving(app, fingerprint: fingerprint) else { return nil }
+        unchangedBodies.withLockedValue { $0[app] = (body, fingerprint) }
+        return response
     }
 
     /// ``unchanged(app:request:body:)`` for the very bytes of a request found unchanged before.
     nonisolated func unchanged(app: String, body: ByteBuffer) -> DaemonAPI.DeployResponse? {
-        guard let known = unchangedBodies.withLockedValue({ $0[app] }), known.body == body,
-              let current = lookup(app), current.pool.readyCount > 0, current.fingerprint == known.fingerprint
-        else { return nil }
+        guard let known = unchangedBodies.withLockedValue({ $0[app] }), known.body == body else { return nil }
+        return serving(app, fingerprint: known.fingerprint)
+    }
+
+    /// The answer "unchanged" when `app` runs the version `fingerprint` names and serves.
+    private nonisolated func serving(_ app: String, fingerprint: String) -> DaemonAPI.DeployResponse? {
+        guard let current = lookup(app), current.fingerprint == fingerprint, current.pool.readyCount > 0 else { return nil }
         return DaemonAPI.DeployResponse(changed: false, app: info(current))
     }
 
@@ -93,9 +96,7 @@ actor AppManager {
         }
         let secrets = request.secretValues.filter { request.env.secrets.contains($0.key) }
         let fingerprint = Self.fingerprint(sha256: request.sha256, env: request.env, secrets: secrets)
-        if let current = lookup(app), current.fingerprint == fingerprint, current.pool.readyCount > 0 {
-            return DaemonAPI.DeployResponse(changed: false, app: info(current))
-        }
+        if let unchanged = serving(app, fingerprint: fingerprint) { return unchanged }
 
         let executable = try store.ensureBlob(sha256: request.sha256, from: request.executablePath)
         let workingDirectory = try prepareWorkingDirectory(app: app, env: request.env)

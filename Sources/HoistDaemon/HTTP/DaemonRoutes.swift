@@ -263,16 +263,19 @@ struct DaemonRoutes: Sendable {
         } catch {
             return failure(error)
         }
-        // `Data` and `[UInt8]` may come and go as raw bytes instead of JSON.
-        let supported = RawBytes.supported(by: descriptor)
+        // `Data` and `[UInt8]` may come and go as raw bytes instead of JSON; the signature is
+        // looked at only when a request asks for them.
+        let rawBody = request.headers[.contentType]?.lowercased().hasPrefix(RawBytes.mediaType) == true
+        let rawResult = request.headers[.accept]?.lowercased().contains(RawBytes.mediaType) == true
+        let supported: RawBytes = rawBody || rawResult ? RawBytes.supported(by: descriptor) : []
         var bytes: RawBytes = []
-        if request.headers[.contentType]?.lowercased().hasPrefix(RawBytes.mediaType) == true {
+        if rawBody {
             guard supported.contains(.argument) else {
                 return failure(CallFailure(HoistError(.badArguments, "an \(RawBytes.mediaType) body is the raw bytes of a function's one Data or [UInt8] argument, and \(descriptor.signature) takes \(descriptor.streams == true ? "a streaming call's arguments as JSON" : "other arguments"); send JSON (Content-Type: application/json)")))
             }
             bytes.insert(.argument)
         }
-        if supported.contains(.result), request.headers[.accept]?.lowercased().contains(RawBytes.mediaType) == true {
+        if rawResult, supported.contains(.result) {
             bytes.insert(.result)
         }
         let pool = RetryingPool(pool: entry.pool, policy: retry)
