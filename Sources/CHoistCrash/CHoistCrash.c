@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 // Only async-signal-safe calls below the handler's entry: open, read, write, close, sigaction, raise.
@@ -18,6 +19,12 @@ static char call_report[1040];
 static volatile unsigned long long current_call;
 static const int crash_signals[] = {SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE};
 static struct sigaction previous[NSIG];
+
+static volatile sig_atomic_t capture_busy;
+
+void hoist_crash_capture_busy(int busy) {
+    capture_busy = busy;
+}
 
 void hoist_crash_note(const void *bytes, size_t count) {
     const char *from = bytes;
@@ -76,6 +83,11 @@ static void write_call(void) {
 
 static void handle_crash(int signal, siginfo_t *info, void *context) {
     int saved = errno;
+    // The capture thread may have read the runtime's last words and not yet noted them.
+    for (int waited = 0; capture_busy && waited < 100; waited++) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
     write_call();
     int fd = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     size_t total = ring_total;

@@ -113,14 +113,17 @@ final class OutputCapture: @unchecked Sendable {
 
     private func drainLocked(_ fd: Int32, _ stream: Stream) {
         while true {
+            // The runtime's "Fatal error: …" line is read here just before the crash it
+            // announces: it is noted for the crash handler before anything else, and a crash
+            // between the read and the note waits for it (hoist_crash_capture_busy).
+            if stream == .stderr { hoist_crash_capture_busy(1) }
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n > 0, stream == .stderr { buffer.withUnsafeBytes { hoist_crash_note($0.baseAddress!, n) } }
+            if stream == .stderr { hoist_crash_capture_busy(0) }
             if n <= 0 { return }
             buffer.withUnsafeBytes { raw in
                 let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                 _ = write(stream == .stdout ? logOut : logErr, chunk.baseAddress!, n)
-                // The runtime's "Fatal error: …" line is read here just before the crash it
-                // announces: the crash handler writes the last of it into the crash report.
-                if stream == .stderr { hoist_crash_note(chunk.baseAddress!, n) }
                 sink?(stream, chunk)
             }
         }

@@ -12,6 +12,9 @@ void hoist_crash_install(int stdout_read, int stderr_read, int log_fd, const cha
 /// Remembers bytes the worker wrote to standard error, the last few KiB of which the crash
 /// handler writes out.
 void hoist_crash_note(const void *bytes, size_t count);
+/// Set (1) by the capture thread from before it reads standard error until it has noted what
+/// it read, cleared (0) after: a crash meanwhile waits for the note (up to 100 ms).
+void hoist_crash_capture_busy(int busy);
 
 /// Names the call the worker is running (0: none); a crash writes it to `<report_path>.call`.
 void hoist_crash_set_call(unsigned long long call_id);
