@@ -25,7 +25,9 @@ struct LambdaInvokerTests {
             }
             return StubResponse(body: "7")
         }
-        let answer = try await Self.invoker(server, throttleWait: .seconds(30)).invoke("summer", payload: Array("[3,4]".utf8), functionTimeout: .seconds(5))
+        // The wait covers the requests themselves too: with every suite running on two cores,
+        // three answered 429s once took 30 s to come back.
+        let answer = try await Self.invoker(server, throttleWait: .seconds(120)).invoke("summer", payload: Array("[3,4]".utf8), functionTimeout: .seconds(5))
         await server.stop()
         #expect(String(decoding: answer.payload, as: UTF8.self) == "7")
         #expect(calls.count.withLock { $0 } == 4)
