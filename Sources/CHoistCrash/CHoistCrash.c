@@ -1,13 +1,18 @@
+#define _GNU_SOURCE
 #include "CHoistCrash.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-// Only async-signal-safe calls below the handler's entry: open, read, write, close, sigaction, raise.
+// Only async-signal-safe calls below the handler's entry: open, read, write, close, sigaction,
+// raise, nanosleep (and __fpending, which only reads the stream's pointers).
 
 #define RING_SIZE 8192
 static char ring[RING_SIZE];
@@ -21,6 +26,41 @@ static const int crash_signals[] = {SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, S
 static struct sigaction previous[NSIG];
 
 static volatile sig_atomic_t capture_busy;
+
+// Standard output's buffer (see hoist_stdout_buffer): a crash writes what is still in it.
+static char *stdout_buffer;
+static size_t stdout_size;
+
+void hoist_stdout_buffer(size_t size) {
+    char *buffer = malloc(size);
+    if (buffer != NULL && setvbuf(stdout, buffer, _IOFBF, size) == 0) {
+        stdout_buffer = buffer;
+        stdout_size = size;
+        return;
+    }
+    free(buffer);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+size_t hoist_stdout_pending(void) {
+    return __fpending(stdout);
+}
+
+int hoist_stdout_try_flush(void) {
+    if (ftrylockfile(stdout) != 0) return 0;
+    fflush_unlocked(stdout);
+    funlockfile(stdout);
+    return 1;
+}
+
+void hoist_pipe_grow(int fd, int size) {
+#ifdef F_SETPIPE_SZ
+    fcntl(fd, F_SETPIPE_SZ, size);
+#else
+    (void)fd;
+    (void)size;
+#endif
+}
 
 void hoist_crash_capture_busy(int busy) {
     capture_busy = busy;
@@ -81,6 +121,14 @@ static void write_call(void) {
     if (fd >= 0) close(fd);
 }
 
+// What the worker printed to standard output that is still in the buffer, written without
+// taking the stream's lock (the crashing thread may hold it).
+static void write_stdout_buffer(int to) {
+    if (stdout_buffer == NULL) return;
+    size_t pending = __fpending(stdout);
+    if (pending <= stdout_size) write_all(to, stdout_buffer, pending);
+}
+
 static void handle_crash(int signal, siginfo_t *info, void *context) {
     int saved = errno;
     // The capture thread may have read the runtime's last words and not yet noted them.
@@ -100,6 +148,7 @@ static void handle_crash(int signal, siginfo_t *info, void *context) {
     // standard output to the log.
     if (capture_err >= 0) drain(capture_err, fd, log_err);
     if (capture_out >= 0) drain(capture_out, log_err, -1);
+    write_stdout_buffer(log_err);
     if (fd >= 0) close(fd);
 
     struct sigaction *before = &previous[signal];

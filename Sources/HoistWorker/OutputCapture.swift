@@ -12,20 +12,40 @@ import Musl
 /// Captures the worker's standard output and error so that what a function prints reaches its
 /// caller. Both descriptors are pipes read by a thread; bytes read while a call runs belong to
 /// that call. A worker runs one call at a time, which is what makes that attribution exact.
+///
+/// Standard output is fully buffered, so printing a line costs no system call: the buffer goes
+/// out when it fills, when a call ends, and every ``flushInterval`` while calls run, so output
+/// still streams. A crash writes what is left in it to the app log; what a worker killed with
+/// SIGKILL printed in its last ``flushInterval`` is lost. Standard error stays unbuffered.
 final class OutputCapture: @unchecked Sendable {
     enum Stream { case stdout, stderr }
     typealias Sink = @Sendable (Stream, UnsafeRawBufferPointer) -> Void
+
+    /// How often the reader thread flushes standard output while calls run, in milliseconds.
+    static let flushInterval: Int32 = 5
+    /// How long after a call the reader keeps flushing on its timer, so that back-to-back calls
+    /// need not wake it, in nanoseconds.
+    static let linger: UInt64 = 1_000_000_000
+    static let stdoutBufferSize = 32 << 10
 
     private let lock = NIOLock()
     private var sink: Sink?
     private let readOut: Int32
     private let readErr: Int32
+    /// Wakes the reader thread from a poll without a timeout when a call begins.
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
     /// Where output goes besides the caller: the descriptors the worker was started with (the app log).
     private let logOut: Int32
     private let logErr: Int32
     private var thread: Thread?
     /// One read buffer, used only under `lock`.
     private var buffer = [UInt8](repeating: 0, count: 65536)
+    /// Under `lock`: calls running, when the last one ended (monotonic ns), and whether the
+    /// reader thread waits without a timeout (and so must be woken).
+    private var running = 0
+    private var lastEnded: UInt64 = 0
+    private var sleeping = false
 
     init() throws {
         func makePipe() throws -> (Int32, Int32) {
@@ -40,14 +60,20 @@ final class OutputCapture: @unchecked Sendable {
         logErr = dup(2)
         let (outR, outW) = try makePipe()
         let (errR, errW) = try makePipe()
+        // Room for bursts while the reader is busy: a writer blocks only past this.
+        hoist_pipe_grow(outR, 1 << 20)
         dup2(outW, 1)
         dup2(errW, 2)
         close(outW)
         close(errW)
         readOut = outR
         readErr = errR
-        // Line-buffer stdout so that output streams while the call runs, not at exit.
-        setvbuf(CStreams.stdout, nil, _IOLBF, 0)
+        let (wakeR, wakeW) = try makePipe()
+        _ = fcntl(wakeW, F_SETFL, fcntl(wakeW, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(wakeW, F_SETFD, FD_CLOEXEC)
+        wakeRead = wakeR
+        wakeWrite = wakeW
+        hoist_stdout_buffer(Self.stdoutBufferSize)
         setvbuf(CStreams.stderr, nil, _IONBF, 0)
     }
 
@@ -63,27 +89,43 @@ final class OutputCapture: @unchecked Sendable {
         self.thread = thread
     }
 
-    /// Routes output to `sink` until ``end()``. What earlier calls wrote and the reader thread
-    /// has not taken yet is theirs: it goes to the app log first, not to this call's caller.
+    /// A call starts; its output goes to `sink` (nil: only to the app log) until ``end()``.
+    /// What earlier calls wrote and the reader thread has not taken yet is theirs: it goes to
+    /// the app log first, not to this call's caller.
     func begin(_ sink: Sink?) {
-        fflush(nil)
-        lock.withLock {
-            drainLocked(readOut, .stdout)
-            drainLocked(readErr, .stderr)
-            self.sink = sink
+        if sink != nil { fflush(nil) }
+        let wake = lock.withLock { () -> Bool in
+            if sink != nil {
+                drainLocked(readOut, .stdout)
+                drainLocked(readErr, .stderr)
+                self.sink = sink
+            }
+            running += 1
+            defer { sleeping = false }
+            return sleeping
+        }
+        if wake {
+            var byte: UInt8 = 1
+            _ = write(wakeWrite, &byte, 1)
         }
     }
 
-    /// Flushes what the call wrote, hands it to the call's sink, and stops routing to it.
-    /// Bytes written before this returns are delivered before it returns. A call without a
-    /// sink costs nothing here: the reader thread takes its output to the app log.
+    /// Flushes what the call wrote, hands it to the call's sink (or the app log), and stops
+    /// routing to it. Bytes written before this returns are delivered before it returns. A
+    /// call that printed nothing and has no sink costs a look at the buffer here.
     func end() {
-        guard lock.withLock({ sink != nil }) else { return }
-        fflush(nil)
+        let hadSink = lock.withLock { sink != nil }
+        let printed = hadSink || hoist_stdout_pending() > 0
+        if printed { fflush(nil) }
+        let now = Self.monotonicNow()
         lock.withLock {
-            drainLocked(readOut, .stdout)
-            drainLocked(readErr, .stderr)
+            if printed {
+                drainLocked(readOut, .stdout)
+                drainLocked(readErr, .stderr)
+            }
             sink = nil
+            running -= 1
+            lastEnded = now
         }
     }
 
@@ -97,18 +139,41 @@ final class OutputCapture: @unchecked Sendable {
     }
 
     private func loop() {
-        var fds = [pollfd(fd: readOut, events: Int16(POLLIN), revents: 0), pollfd(fd: readErr, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: readOut, events: Int16(POLLIN), revents: 0), pollfd(fd: readErr, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+        ]
         while true {
-            let ready = poll(&fds, 2, -1)
+            // On a timer while calls run (and a while after), so that buffered output streams;
+            // otherwise until something arrives or a call begins.
+            let timeout = lock.withLock { () -> Int32 in
+                let recent = running > 0 || Self.monotonicNow() &- lastEnded < Self.linger
+                sleeping = !recent && hoist_stdout_pending() == 0
+                return sleeping ? -1 : Self.flushInterval
+            }
+            let ready = poll(&fds, 3, timeout)
             if ready < 0 {
                 if errno == EINTR { continue }
                 return
+            }
+            if fds[2].revents != 0 {
+                var bytes = (0 as UInt64)
+                while read(wakeRead, &bytes, 8) > 0 {}
             }
             lock.withLock {
                 if fds[0].revents != 0 { drainLocked(readOut, .stdout) }
                 if fds[1].revents != 0 { drainLocked(readErr, .stderr) }
             }
+            // Never waits for the stream: a function blocked writing a large print into the
+            // full pipe holds it until this thread drains the pipe.
+            if hoist_stdout_pending() > 0 { _ = hoist_stdout_try_flush() }
         }
+    }
+
+    private static func monotonicNow() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
     }
 
     private func drainLocked(_ fd: Int32, _ stream: Stream) {

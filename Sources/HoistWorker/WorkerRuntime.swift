@@ -148,11 +148,11 @@ public enum WorkerRuntime {
             return failureFrame(failure, callID: callID)
         }
         let frames = FrameBatcher(channel: channel, callID: callID)
+        var sink: OutputCapture.Sink?
         if request.wantsOutput {
-            capture.begin { stream, bytes in
-                frames.add(stream == .stdout ? .stdout : .stderr, ByteBuffer(bytes: bytes))
-            }
+            sink = { stream, bytes in frames.add(stream == .stdout ? .stdout : .stderr, ByteBuffer(bytes: bytes)) }
         }
+        capture.begin(sink)
         do {
             if function.descriptor.streams == true {
                 // Each element goes out as it is produced; the result frame marks the end.

@@ -66,4 +66,55 @@ struct OutputTests {
             #expect(log.contains("shouting quietly"))
         }
     }
+
+    @Test("a quiet call's output reaches the app log while the call still runs")
+    func quietOutputStreamsToLog() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            // Standard output is buffered in the worker: this line reaches the log only through
+            // the periodic flush, and the function returns true only once the test has seen it.
+            let path = daemon.home.root + "/handshake-quiet"
+            let watcher = Task {
+                for _ in 0..<6000 {
+                    let log = (try? String(contentsOfFile: daemon.home.appLog("testapp"), encoding: .utf8)) ?? ""
+                    if log.contains("waiting for \(path)") {
+                        _ = FileManager.default.createFile(atPath: path, contents: nil)
+                        return true
+                    }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                return false
+            }
+            #expect(try await daemon.call("handshake", "\"\(path)\"") == "true")
+            #expect(try await watcher.value)
+        }
+    }
+
+    @Test("a print larger than the capture pipe reaches the caller whole")
+    func printLargerThanPipe() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let collected = Collected()
+            let bytes = 3 << 20
+            #expect(try await daemon.call("loud", String(bytes), output: collected.handler) == String(bytes))
+            let out = collected.out
+            #expect(out.utf8.count == bytes + 1)
+            #expect(out.utf8.allSatisfy { $0 == UInt8(ascii: "y") || $0 == 10 })
+            // And the worker still serves.
+            #expect(try await daemon.call("shout", #""after""#, output: collected.handler) == #""AFTER""#)
+            #expect(collected.out.hasSuffix("shouting after\n"))
+        }
+    }
+
+    @Test("a line printed just before a crash is in the app log")
+    func printedBeforeCrash() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let error = await #expect(throws: HoistError.self) { _ = try await daemon.call("trap", #""printed""#, output: Collected().handler) }
+            #expect(error?.code == .workerCrashed)
+            #expect(error?.message.contains("the trap came after a print") == true, "\(String(describing: error))")
+            let log = try String(contentsOfFile: daemon.home.appLog("testapp"), encoding: .utf8)
+            #expect(log.contains("last words before the trap"), "\(log.suffix(2000))")
+        }
+    }
 }

@@ -19,4 +19,15 @@ void hoist_crash_capture_busy(int busy);
 /// Names the call the worker is running (0: none); a crash writes it to `<report_path>.call`.
 void hoist_crash_set_call(unsigned long long call_id);
 
+/// Makes standard output fully buffered, in a buffer of `size` bytes that a crash writes out
+/// (to the app log), so that printing costs no system call a line. Falls back to line buffering.
+void hoist_stdout_buffer(size_t size);
+/// How many bytes standard output holds that are not written yet.
+size_t hoist_stdout_pending(void);
+/// Flushes standard output unless another thread holds it (it may be blocked writing to the
+/// pipe the caller drains); 0 when it did not.
+int hoist_stdout_try_flush(void);
+/// Asks for a pipe of `size` bytes (F_SETPIPE_SZ), best effort.
+void hoist_pipe_grow(int fd, int size);
+
 #endif
