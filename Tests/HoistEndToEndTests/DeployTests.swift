@@ -127,6 +127,9 @@ struct DeployTests {
             _ = await iterator.next()
             // Queued behind the running call on the only worker: never started, so it is rerun.
             let queued = Task { try await daemon.call("add", "[20,3]") }
+            // A large body queued behind it too: the daemon keeps it to send it again.
+            let large = String(repeating: "z", count: 1 << 20)
+            let queuedLarge = Task { try await daemon.call("size", "\"\(large)\"") }
             try await Task.sleep(for: .milliseconds(100))
             kill(victim, SIGKILL)
             let error = await #expect(throws: HoistError.self) { _ = try await call.value }
@@ -135,6 +138,7 @@ struct DeployTests {
             #expect(error?.message.contains("chatter") == true)
             #expect(error?.message.contains("pid \(victim)") == true)
             #expect(try await queued.value == "23")
+            #expect(try await queuedLarge.value == String(1 << 20))
             // A new worker takes the next call.
             let replacement = try await daemon.whoami()
             #expect(replacement.pid != victim)

@@ -33,6 +33,29 @@ struct RetryTests {
         }
     }
 
+    @Test("a large argument is kept for the retry: the daemon lets go of large bodies once sent only without a policy")
+    func largeBodyRetried() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let victim = try await daemon.whoami().pid
+            let path = daemon.home.root + "/retry-bulk"
+            let bulk = String(repeating: "b", count: 1 << 20)
+            let call = Task {
+                try await daemon.client.call(app: "testapp", function: "handshakeBulk", body: ByteBuffer(string: "[\"\(path)\", \"\(bulk)\"]"), retry: RetryPolicy(attempts: 3, backoff: .milliseconds(50)))
+            }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !daemon.appLog.contains("waiting for \(path)"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            kill(victim, SIGKILL)
+            FileManager.default.createFile(atPath: path, contents: nil)
+            let answer = try JSONDecoder().decode([Int].self, from: Data(String(buffer: try await call.value).utf8))
+            #expect(answer.count == 2 && answer[0] != Int(victim))
+            #expect(answer.last == bulk.utf8.count)
+            #expect(daemon.appLog.contains("attempt 1 of 'handshakeBulk' failed"))
+        }
+    }
+
     @Test("errors the function throws are retried only when the policy asks")
     func thrownErrors() async throws {
         try await withDaemon { daemon in

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// One message on the Unix-socket channel between the daemon and a worker.
@@ -58,6 +59,9 @@ public struct CallRequest: Sendable {
     /// as raw bytes (``RawBytes``).
     public var bytes: RawBytes
     public var body: ByteBuffer
+    /// The body when the daemon holds it only until it is sent (``SentOnceBody``); `body` is
+    /// then empty.
+    package var sentOnce: SentOnceBody?
 
     public init(function: String, wantsOutput: Bool, bytes: RawBytes = [], body: ByteBuffer) {
         self.function = function
@@ -92,6 +96,43 @@ public struct CallRequest: Sendable {
         self.wantsOutput = flags & 1 != 0
         self.bytes = RawBytes(rawValue: flags).intersection([.argument, .result])
         self.body = buffer
+    }
+}
+
+/// A large call body the daemon lets go of as soon as it is written to a worker that starts
+/// the call at once, so that a large argument and its result are not both held: the worker,
+/// not the daemon, has it then. Every copy of a ``CallRequest`` shares the one box.
+package final class SentOnceBody: @unchecked Sendable {
+    /// Bodies from this size on are held this way (smaller ones cost more in the box than they
+    /// would in memory).
+    package static let threshold = 256 << 10
+
+    private let lock = NSLock()
+    private var buffer: ByteBuffer?
+    /// The body's size, kept for messages after it is gone.
+    package let byteCount: Int
+
+    package init(_ buffer: consuming ByteBuffer) {
+        byteCount = buffer.readableBytes
+        self.buffer = buffer
+    }
+
+    /// The body, left in the box (a worker busy with other calls may die before starting this
+    /// one, which is then sent again elsewhere); `nil` once taken.
+    package func peek() -> ByteBuffer? {
+        lock.withLock { buffer }
+    }
+
+    /// The body, taken out of the box: nobody else holds it once the caller lets it go.
+    package func take() -> ByteBuffer? {
+        lock.withLock {
+            defer { buffer = nil }
+            return buffer
+        }
+    }
+
+    package var wasTaken: Bool {
+        lock.withLock { buffer == nil }
     }
 }
 

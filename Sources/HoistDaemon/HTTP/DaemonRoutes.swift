@@ -314,7 +314,9 @@ struct DaemonRoutes: Sendable {
         }
         let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
         let streamsElements = descriptor.streams == true
-        let callRequest = CallRequest(function: function, wantsOutput: wantsStream, bytes: bytes, body: body)
+        // A large body is held only until sent, so that the daemon does not hold a large
+        // argument and its result at once; a retry policy needs it for the next attempt.
+        let callRequest = Self.request(function: function, wantsOutput: wantsStream, bytes: bytes, body: consume body, sentOnce: retry.attempts <= 1)
         guard wantsStream || streamsElements else {
             do {
                 let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, caller: caller, output: nil)
@@ -333,6 +335,15 @@ struct DaemonRoutes: Sendable {
                 try await Self.stream(callRequest, pool: pool, timeout: timeout, key: key, calls: calls, caller: caller, wantsStream: wantsStream, to: &writer)
             }
         )
+    }
+
+    private static func request(function: String, wantsOutput: Bool, bytes: RawBytes, body: consuming ByteBuffer, sentOnce: Bool) -> CallRequest {
+        guard sentOnce, body.readableBytes >= SentOnceBody.threshold else {
+            return CallRequest(function: function, wantsOutput: wantsOutput, bytes: bytes, body: body)
+        }
+        var request = CallRequest(function: function, wantsOutput: wantsOutput, bytes: bytes, body: ByteBuffer())
+        request.sentOnce = SentOnceBody(body)
+        return request
     }
 
     /// Runs a call whose output or elements stream back, and writes its records as they come:

@@ -123,11 +123,14 @@ final class Worker: @unchecked Sendable {
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
     ) async throws -> ByteBuffer {
         try await withCheckedThrowingContinuation { continuation in
-            let channel: (any Channel)?? = lock.withLock {
+            let channel: (any Channel)??
+            var alone = false
+            (channel, alone) = lock.withLock {
                 reserved = max(0, reserved - 1)
                 // Picked just before the process was seen to die: never sent, so safe elsewhere.
-                if dying { return .some(nil) }
-                guard _state == .ready, let channel = self.channel else { return nil }
+                if dying { return (.some(nil), false) }
+                guard _state == .ready, let channel = self.channel else { return (nil, false) }
+                let alone = pending.isEmpty
                 var entry = Pending(function: request.function, complete: { continuation.resume(with: $0) }, output: output)
                 if let timeout {
                     entry.deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
@@ -135,7 +138,7 @@ final class Worker: @unchecked Sendable {
                     }
                 }
                 pending[id] = entry
-                return channel
+                return (channel, alone)
             }
             guard let found = channel else {
                 continuation.resume(throwing: CallFailure(HoistError(.noWorkers, "worker \(index) of app '\(app)' is not ready")))
@@ -145,9 +148,26 @@ final class Worker: @unchecked Sendable {
                 continuation.resume(throwing: NotStarted())
                 return
             }
-            let frame = WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: channel.allocator), tail: request.body)
+            var body = request.body
+            if let once = request.sentOnce {
+                // A worker with nothing else to do starts the call as it arrives: the daemon
+                // need not keep the body to send it elsewhere. Behind other calls, it keeps it.
+                guard let held = alone ? once.take() : once.peek() else {
+                    let failure = lock.withLock { settle(id) }
+                    failure?.deadline?.cancel()
+                    failure?.complete(.failure(CallFailure(Self.bodyGone(function: request.function, bytes: once.byteCount))))
+                    return
+                }
+                body = held
+            }
+            let frame = WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: channel.allocator), tail: body)
             channel.writeAndFlush(frame, promise: nil)
         }
+    }
+
+    /// A call whose body was let go once sent (``SentOnceBody``) cannot be sent again.
+    static func bodyGone(function: String, bytes: Int) -> HoistError {
+        HoistError(.workerCrashed, "the worker sent the call to '\(function)' ended before it started, and the daemon had already let go of its \(bytes)-byte body (large bodies are held only until sent); call again")
     }
 
     /// Sends many calls of one function in one frame, with ids `firstID`, `firstID + 1`, …;

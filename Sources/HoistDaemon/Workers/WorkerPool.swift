@@ -80,8 +80,13 @@ final class WorkerPool: @unchecked Sendable {
         }
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
-            if let worker = pickWorker(), let result = try await send(request, to: worker, timeout: timeout, key: key, calls: calls, output: output) {
-                return result
+            if let worker = pickWorker() {
+                if let result = try await send(request, to: worker, timeout: timeout, key: key, calls: calls, output: output) {
+                    return result
+                }
+                if let once = request.sentOnce, once.wasTaken {
+                    throw CallFailure(Worker.bodyGone(function: request.function, bytes: once.byteCount))
+                }
             }
             // Between a crash and its replacement there may be no worker; wait for one rather than fail.
             if lock.withLock({ stopped }) || ContinuousClock.now > deadline {
@@ -139,6 +144,9 @@ final class WorkerPool: @unchecked Sendable {
             }
             if let worker = idle {
                 if let result = try await send(request, to: worker, timeout: timeout, key: key, calls: calls, output: output) { return result }
+                if let once = request.sentOnce, once.wasTaken {
+                    throw CallFailure(Worker.bodyGone(function: request.function, bytes: once.byteCount))
+                }
                 continue
             }
             if blocked {

@@ -82,6 +82,10 @@ let trap = Function("trap", parameters: "kind") { (kind: String) -> Int in
     case "fatal": fatalError("the trap function gave up")  // trap: fatal
     case "nil": return missing!  // trap: nil
     case "index": return numbers[kind.count]  // trap: index
+    case "printed":
+        // Still in standard output's buffer when the trap comes: the crash handler writes it out.
+        print("last words before the trap")
+        fatalError("the trap came after a print")  // trap: printed
     default: return 0
     }
 }
@@ -137,6 +141,11 @@ let exitNow = Function("exitNow", parameters: "status") { (status: Int32) -> Int
     exit(status)
 }
 /// A string of `bytes` x's: a result as large as asked for.
+/// Prints one line of `bytes` bytes: more than the capture pipe holds, in one write.
+let loud = Function("loud", parameters: "bytes") { (bytes: Int) in
+    print(String(repeating: "y", count: bytes))
+    return bytes
+}
 let big = Function("big", parameters: "bytes") { (bytes: Int) in String(repeating: "x", count: bytes) }
 /// What Lambda says about the invocation being served.
 let invocationInfo = Function("invocationInfo") { () in
@@ -198,6 +207,15 @@ let handshake = Function("handshake", parameters: "path") { (path: String) async
     }
     return false
 }
+/// `handshake` with a large second argument: returns the worker's pid and the argument's size.
+let handshakeBulk = Function("handshakeBulk", parameters: "path", "bulk") { (path: String, bulk: String) async throws -> [Int] in
+    print("waiting for \(path)")
+    for _ in 0..<1000 {
+        if FileManager.default.fileExists(atPath: path) { return [Int(getpid()), bulk.utf8.count] }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return []
+}
 /// Like `handshake`, but returns the worker's pid: which worker finished the call.
 let handshakePid = Function("handshakePid", parameters: "path") { (path: String) async throws -> Int32 in
     print("waiting for \(path)")
@@ -257,7 +275,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, flip, flipBytes, measure, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big, invocationInfo]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, flip, flipBytes, measure, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, handshakeBulk, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big, loud, invocationInfo]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
