@@ -44,6 +44,11 @@ struct HoistBench: HoistApp {
         if options.echoOnly > 0 {
             return try await Scaling.echoOnly(system: system, home: home, options: options)
         }
+        if options.outputOnly > 0 {
+            let token = try HoistHome(home).controlToken()
+            let client = DaemonClient(socketPath: HoistHome(home).daemonSocket, token: token)
+            return try await outputFigure(client: client, results: results, calls: options.outputOnly, runs: options.runs)
+        }
         if options.redeployOnly > 0 {
             var times: [Duration] = []
             for _ in 0..<options.redeployOnly {
@@ -110,8 +115,7 @@ struct HoistBench: HoistApp {
 
         // A call whose function prints 1,000 lines, output streamed back, against a silent
         // call on the same path: every line must arrive.
-        let printing = try await results.outputCall(client: transports[0].1, app: name, lines: 1000, runs: options.runs, calls: min(options.calls, 500))
-        print(row("call printing 1,000 lines, p50 (a silent call)", String(format: "%.3f ms (%.3f ms)  goal ≤ %.3f ms, %d of %d lines", printing.printing * 1000, printing.silent * 1000, (2 * printing.silent + 0.001) * 1000, printing.delivered, printing.expected)))
+        try await outputFigure(client: transports[0].1, results: results, calls: min(options.calls, 500), runs: options.runs)
 
         // A 64 MB String argument echoed back (the peers measure the same).
         let echoRemote = try await echo.to(system, env: Env(replicas: options.replicas)).quiet()
@@ -176,7 +180,7 @@ struct HoistBench: HoistApp {
             try await Scaling.run(system: system, home: home, options: options, results: results)
         }
         if !options.clusterHosts.isEmpty {
-            try await clusterFigures(options)
+            try await clusterFigures(options, local: remote, results: results)
         }
         if options.lambda {
             try await LambdaBench.run(options)
@@ -211,8 +215,16 @@ struct HoistBench: HoistApp {
         }
     }
 
-    /// Through SSH: call latency over the tunnel to the first host, and a map over all hosts.
-    static func clusterFigures(_ options: Options) async throws {
+    /// A call whose function prints 1,000 lines, output streamed back, against a silent call on
+    /// the same path: every line must arrive.
+    static func outputFigure(client: DaemonClient, results: Results, calls: Int, runs: Int) async throws {
+        let printing = try await results.outputCall(client: client, app: name, lines: 1000, runs: runs, calls: calls)
+        print(row("call printing 1,000 lines, p50 (a silent call)", String(format: "%.3f ms (%.3f ms)  goal ≤ %.3f ms, %d of %d lines", printing.printing * 1000, printing.silent * 1000, (2 * printing.silent + 0.001) * 1000, printing.delivered, printing.expected)))
+    }
+
+    /// Through SSH: call latency over the tunnel to the first host, against the local daemon in
+    /// the same runs (a local run, then a tunnel run, so drift hits both), and a map over all hosts.
+    static func clusterFigures(_ options: Options, local: RemoteFunction<Int, Int, Int>, results: Results) async throws {
         let hosts = options.clusterHosts.map { SSHHost($0, configFile: options.sshConfig) }
         let one = Cluster("bench-one", hosts: [hosts[0]])
         let all = Cluster("bench-all", hosts: hosts)
@@ -230,15 +242,29 @@ struct HoistBench: HoistApp {
         let remote = try await add.to(.cluster(one), env: Env(replicas: options.replicas)).quiet()
         print(row("first deploy to \(hosts[0]) (bootstrap)", ms(ContinuousClock.now - first)))
         for i in 0..<200 { _ = try await remote(i, 1) }
-        var latencies: [Duration] = []
-        for i in 0..<min(options.calls, 2000) {
-            let start = ContinuousClock.now
-            _ = try await remote(i, 1)
-            latencies.append(ContinuousClock.now - start)
+        let calls = min(options.calls, 2000)
+        func percentiles(_ function: RemoteFunction<Int, Int, Int>) async throws -> (p50: Double, p99: Double) {
+            var times: [Duration] = []
+            for i in 0..<calls {
+                let start = ContinuousClock.now
+                _ = try await function(i, 1)
+                times.append(ContinuousClock.now - start)
+            }
+            times.sort()
+            return (toSeconds(times[times.count / 2]) * 1000, toSeconds(times[times.count * 99 / 100]) * 1000)
         }
-        latencies.sort()
-        print(row("call latency through the tunnel, p50", ms(latencies[latencies.count / 2])))
-        print(row("call latency through the tunnel, p99", ms(latencies[latencies.count * 99 / 100])))
+        var tunnel: [(p50: Double, p99: Double)] = []
+        var extra: [Double] = []
+        for _ in 0..<options.runs {
+            let here = try await percentiles(local)
+            let there = try await percentiles(remote)
+            tunnel.append(there)
+            extra.append(there.p50 - here.p50)
+        }
+        let p50 = median(tunnel.map(\.p50)), p99 = median(tunnel.map(\.p99)), added = median(extra)
+        print(row("call latency through the tunnel, p50 / p99", String(format: "%.3f ms / %.3f ms", p50, p99) + results.spread(tunnel.map(\.p50), format: "%.3f")))
+        print(row("  the tunnel's cost over a local call, p50", String(format: "+%.3f ms  goal ≤ +0.150 ms", added) + results.spread(extra, format: "%+.3f")))
+        results.record("call latency through the SSH tunnel", ["p50_ms": p50, "p99_ms": p99, "added_p50_ms": added, "runs_added_p50_ms": extra])
 
         let spread = try await add.to(.cluster(all), env: Env(replicas: options.replicas)).quiet()
         let inputs = (0..<options.mapInputs).map { ($0, 1) }
@@ -321,6 +347,8 @@ struct Options {
     var echoOnly = 0
     /// Only redeploys the unchanged app this many times (`--redeploy-only N`), for profiling.
     var redeployOnly = 0
+    /// Only measures the call printing 1,000 lines, with N calls a run (`--output-only N`), for profiling.
+    var outputOnly = 0
 
     init(_ arguments: ArraySlice<String>) {
         var iterator = arguments.makeIterator()
@@ -350,8 +378,9 @@ struct Options {
             case "--json": json = value
             case "--echo-only": echoOnly = value.flatMap(Int.init) ?? 1
             case "--redeploy-only": redeployOnly = value.flatMap(Int.init) ?? 1
+            case "--output-only": outputOnly = value.flatMap(Int.init) ?? 1
             default:
-                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --runs N --json FILE --scaling --echo-only N --redeploy-only N --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
+                FileHandle.standardError.write(Data("hoist-bench: unknown option \(argument); options: --calls N --seconds S --callers C --replicas R --map N --compare ray,runhouse --cluster HOST[,HOST…] --ssh-config FILE --runs N --json FILE --scaling --echo-only N --redeploy-only N --output-only N --lambda --lambda-only --lambda-calls N --lambda-python PATH\n".utf8))
                 exit(64)
             }
         }

@@ -69,12 +69,13 @@ enum Scaling {
         print("daemon \(daemon.map(String.init) ?? "?"), workers \((daemon.map(children) ?? []).map(String.init).joined(separator: ",")), caller \(getpid())")
         for _ in 0..<options.echoOnly {
             for process in processes + [getpid()] { resetPeak(process) }
+            let before = (daemon.map(residentBytes) ?? 0, (daemon.map(children) ?? []).map(residentBytes).max() ?? 0)
             let start = ContinuousClock.now
             let back = try await remote(text)
             let seconds = HoistBench.toSeconds(ContinuousClock.now - start)
             precondition(back.utf8.count == text.utf8.count)
             let workerPeak = (daemon.map(children) ?? []).map(peakBytes).max() ?? 0
-            print(HoistBench.row("echo of a 64 MB string", String(format: "%.3f s   peak RSS: daemon %.0f MB, a worker %.0f MB, caller %.0f MB", seconds, Double(daemon.map(peakBytes) ?? 0) / 1e6, Double(workerPeak) / 1e6, Double(peakBytes(getpid())) / 1e6)))
+            print(HoistBench.row("echo of a 64 MB string", String(format: "%.3f s   peak RSS: daemon %.0f MB, a worker %.0f MB, caller %.0f MB (before: daemon %.0f, worker %.0f)", seconds, Double(daemon.map(peakBytes) ?? 0) / 1e6, Double(workerPeak) / 1e6, Double(peakBytes(getpid())) / 1e6, Double(before.0) / 1e6, Double(before.1) / 1e6)))
         }
     }
 
@@ -95,9 +96,12 @@ enum Scaling {
         try? "5".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8)
     }
 
-    static func peakBytes(_ pid: Int32) -> Int {
+    static func peakBytes(_ pid: Int32) -> Int { statusBytes(pid, "VmHWM:") }
+    static func residentBytes(_ pid: Int32) -> Int { statusBytes(pid, "VmRSS:") }
+
+    private static func statusBytes(_ pid: Int32, _ field: String) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
               let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
         return kilobytes * 1024
     }
