@@ -28,13 +28,19 @@ public enum WorkerRuntime {
         }
         capture.start()
 
+        // Calls and cancels are handled on the channel's event loop (``CallQueue``); the rest
+        // (shutdown, anything unexpected) comes here.
         let (frames, framesContinuation) = AsyncStream.makeStream(of: WorkerFrame.self)
+        let running = RunningCall()
+        let queue = CallQueue(running: running) { request, callID, channel in
+            await serve(request, callID: callID, table: table, capture: capture, channel: channel)
+        }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(WorkerFrameWriter())
-                    try channel.pipeline.syncOperations.addHandler(InboundFrames(continuation: framesContinuation))
+                    try channel.pipeline.syncOperations.addHandler(InboundFrames(queue: queue, running: running, capture: capture, continuation: framesContinuation))
                 }
             }
             .connect(unixDomainSocketPath: socketPath)
@@ -44,99 +50,16 @@ public enum WorkerRuntime {
         let helloBytes = try JSONEncoder().encode(hello)
         try await channel.writeAndFlush(WorkerFrame(kind: .hello, callID: 0, payload: ByteBuffer(bytes: helloBytes)))
 
-        // Calls run one at a time, in order, in a task of their own, so that the frame loop
-        // stays free to hear a cancel for the call that is running.
-        let (calls, callQueue) = AsyncStream.makeStream(of: WorkerFrame.self)
-        let running = RunningCall()
-        let processor = Task {
-            for await frame in calls {
-                guard frame.kind == .batch else {
-                    // The frame's bytes go to the call through a box it empties, so that nothing
-                    // here keeps a large argument alive once the function has decoded it.
-                    let callID = frame.callID
-                    let payload = PayloadBox(frame.payload)
-                    _ = consume frame
-                    let reply = await run(callID, running: running) {
-                        do {
-                            return try await serve(CallRequest(decoding: payload.take()), callID: callID, table: table, capture: capture, channel: channel)
-                        } catch {
-                            return failureFrame(CallFailure.from(error, function: "?"), callID: callID)
-                        }
-                    }
-                    channel.writeAndFlush(reply, promise: nil)
-                    continue
-                }
-                guard let batch = try? CallBatch(decoding: frame.payload) else {
-                    // Without the batch's length its calls cannot be answered: end the channel,
-                    // and the daemon fails them as it does for a worker that died.
-                    capture.log("hoist worker: a batch frame from the daemon could not be read; closing the channel")
-                    try? await channel.close()
-                    return
-                }
-                // The chunk's calls run one after another in one task, without a hand-off between
-                // them. Cancelling the running call cancels that task: it stops after the call,
-                // and the rest of the chunk goes on in a new one. Each answer is sent as its call
-                // ends; a crash names the call it happened in (hoist_crash_set_call).
-                var next = 0
-                while next < batch.bodies.count {
-                    let from = next
-                    let task = Task { () -> Int in
-                        var position = from
-                        while position < batch.bodies.count {
-                            let callID = frame.callID + UInt64(position)
-                            let request = CallRequest(function: batch.function, wantsOutput: batch.wantsOutput, body: batch.bodies[position])
-                            position += 1
-                            guard running.begin(callID) else {
-                                channel.writeAndFlush(failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: callID), promise: nil)
-                                continue
-                            }
-                            hoist_crash_set_call(callID)
-                            let reply = await serve(request, callID: callID, table: table, capture: capture, channel: channel)
-                            hoist_crash_set_call(0)
-                            running.end()
-                            channel.writeAndFlush(reply, promise: nil)
-                            if Task.isCancelled { break }
-                        }
-                        return position
-                    }
-                    running.attach(task)
-                    next = await task.value
-                    running.finish()
-                }
-            }
-        }
-
         for await frame in frames {
             switch frame.kind {
-            case .call, .batch:
-                callQueue.yield(frame)
-            case .cancel:
-                running.cancel(frame.callID)
             case .shutdown:
-                callQueue.finish()
-                await processor.value
+                await queue.idle()
                 try? await channel.close()
                 return
             default:
                 capture.log("hoist worker: ignoring unexpected \(frame.kind) frame from the daemon")
             }
         }
-        callQueue.finish()
-    }
-
-    /// Runs one call in a task of its own, so that a cancel frame can reach it; a call
-    /// cancelled before it started is answered at once.
-    private static func run(_ callID: UInt64, running: RunningCall, _ body: @escaping @Sendable () async -> WorkerFrame) async -> WorkerFrame {
-        if running.wasCancelledWhileQueued(callID) {
-            return failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: callID)
-        }
-        let task = Task { await body() }
-        running.start(callID, task)
-        hoist_crash_set_call(callID)
-        let reply = await task.value
-        hoist_crash_set_call(0)
-        running.finish()
-        return reply
     }
 
     private static func serve(_ request: consuming CallRequest, callID: UInt64, table: FunctionTable, capture: OutputCapture, channel: any Channel) async -> WorkerFrame {
@@ -177,23 +100,51 @@ public enum WorkerRuntime {
         }
     }
 
-    private static func failureFrame(_ failure: CallFailure, callID: UInt64) -> WorkerFrame {
+    static func failureFrame(_ failure: CallFailure, callID: UInt64) -> WorkerFrame {
         let bytes = (try? JSONEncoder().encode(failure)) ?? Data(#"{"kind":"internalError","message":"the failure could not be encoded"}"#.utf8)
         return WorkerFrame(kind: .failure, callID: callID, payload: ByteBuffer(bytes: bytes))
     }
 }
 
-/// Hands frames from the event loop to the worker's call loop; ends the loop when the daemon goes.
+/// Queues calls and hears cancels on the event loop; hands anything else to the worker's
+/// frame loop, and ends it when the daemon goes.
 private final class InboundFrames: ChannelInboundHandler, Sendable {
     typealias InboundIn = WorkerFrame
+    let queue: CallQueue
+    let running: RunningCall
+    let capture: OutputCapture
     let continuation: AsyncStream<WorkerFrame>.Continuation
 
-    init(continuation: AsyncStream<WorkerFrame>.Continuation) {
+    init(queue: CallQueue, running: RunningCall, capture: OutputCapture, continuation: AsyncStream<WorkerFrame>.Continuation) {
+        self.queue = queue
+        self.running = running
+        self.capture = capture
         self.continuation = continuation
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        continuation.yield(unwrapInboundIn(data))
+        let frame = unwrapInboundIn(data)
+        switch frame.kind {
+        case .call:
+            queue.enqueue(.call(id: frame.callID, payload: PayloadBox(frame.payload)), on: context.channel)
+        case .batch:
+            guard let batch = try? CallBatch(decoding: frame.payload) else {
+                // Without the batch's length its calls cannot be answered: end the channel,
+                // and the daemon fails them as it does for a worker that died.
+                capture.log("hoist worker: a batch frame from the daemon could not be read; closing the channel")
+                context.close(promise: nil)
+                return
+            }
+            // The chunk's calls run one after another like any others; each answer is sent as
+            // its call ends, and a crash names the call it happened in (hoist_crash_set_call).
+            queue.enqueue(batch.bodies.enumerated().map { position, body in
+                .batched(id: frame.callID + UInt64(position), request: CallRequest(function: batch.function, wantsOutput: batch.wantsOutput, body: body))
+            }, on: context.channel)
+        case .cancel:
+            running.cancel(frame.callID)
+        default:
+            continuation.yield(frame)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -205,89 +156,3 @@ private final class InboundFrames: ChannelInboundHandler, Sendable {
     }
 }
 
-/// The call a worker is running, so that a cancel frame can reach it.
-/// A call frame's bytes, handed over once: the call takes them, and the box lets go.
-private final class PayloadBox: @unchecked Sendable {
-    private var payload: ByteBuffer?
-    init(_ payload: ByteBuffer) { self.payload = payload }
-    /// The bytes, for the one call that runs them (empty after the first take).
-    func take() -> ByteBuffer {
-        defer { payload = nil }
-        return payload ?? ByteBuffer()
-    }
-}
-
-private final class RunningCall: Sendable {
-    private struct State {
-        var id: UInt64?
-        /// Cancels the task running the call: a call's own, or its chunk's.
-        var cancelTask: (@Sendable () -> Void)?
-        /// A cancel for the running call that came before its chunk's task was known.
-        var cancelRequested = false
-        var cancelledBeforeStart: Set<UInt64> = []
-    }
-    private let state = NIOLockedValueBox(State())
-
-    /// A call in a task of its own.
-    func start(_ id: UInt64, _ task: Task<WorkerFrame, Never>) {
-        let cancelled = state.withLockedValue { state -> Bool in
-            state.id = id
-            state.cancelTask = { task.cancel() }
-            return state.cancelledBeforeStart.remove(id) != nil
-        }
-        if cancelled { task.cancel() }
-    }
-
-    func finish() {
-        state.withLockedValue { state in
-            state.id = nil
-            state.cancelTask = nil
-            state.cancelRequested = false
-        }
-    }
-
-    /// The task that runs a chunk's calls one after another.
-    func attach(_ task: Task<Int, Never>) {
-        let cancel = state.withLockedValue { state -> Bool in
-            state.cancelTask = { task.cancel() }
-            // Only while the call it was meant for still runs (``end()`` clears it).
-            defer { state.cancelRequested = false }
-            return state.cancelRequested && state.id != nil
-        }
-        if cancel { task.cancel() }
-    }
-
-    /// A chunk's call starts; false when it was cancelled before it did.
-    func begin(_ id: UInt64) -> Bool {
-        state.withLockedValue { state in
-            if state.cancelledBeforeStart.remove(id) != nil { return false }
-            state.id = id
-            return true
-        }
-    }
-
-    /// A chunk's call ended.
-    func end() {
-        state.withLockedValue { state in
-            state.id = nil
-            state.cancelRequested = false
-        }
-    }
-
-    /// Cancels the running call if it has this id; otherwise remembers the id for when it starts.
-    func cancel(_ id: UInt64) {
-        let cancel = state.withLockedValue { state -> (@Sendable () -> Void)? in
-            guard state.id == id else {
-                state.cancelledBeforeStart.insert(id)
-                return nil
-            }
-            if state.cancelTask == nil { state.cancelRequested = true }
-            return state.cancelTask
-        }
-        cancel?()
-    }
-
-    func wasCancelledWhileQueued(_ id: UInt64) -> Bool {
-        state.withLockedValue { $0.cancelledBeforeStart.remove(id) != nil }
-    }
-}

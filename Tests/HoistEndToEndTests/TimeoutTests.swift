@@ -32,6 +32,31 @@ struct TimeoutTests {
         }
     }
 
+    @Test("a call queued behind a call that is cancelled on the same worker runs, not cancelled with it")
+    func queuedBehindCancelled() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let pid = try await daemon.whoami().pid
+            // The first call waits for a file that never comes, and is cancelled at its deadline;
+            // the second is sent once the first is running, so it waits behind it in the worker.
+            let (started, startedContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            let first = Task {
+                defer { startedContinuation.finish() }
+                return try await daemon.client.call(
+                    app: "testapp", function: "handshake", body: ByteBuffer(string: "\"\(daemon.home.root)/never\""), deadline: 3,
+                    output: { _, _ in startedContinuation.yield() }
+                )
+            }
+            var iterator = started.makeAsyncIterator()
+            _ = await iterator.next()
+            let second = try await daemon.call("sleepy", "300")
+            #expect(second == String(pid))
+            let error = await #expect(throws: HoistError.self) { _ = try await first.value }
+            #expect(error?.code == .timedOut)
+            #expect(try await daemon.whoami().pid == pid)
+        }
+    }
+
     @Test("a busy loop that ignores cancellation gets its worker killed and replaced after the grace period")
     func nonCooperative() async throws {
         try await withDaemon(extraEnvironment: ["HOIST_CANCEL_GRACE_MS": "300"]) { daemon in

@@ -1,0 +1,198 @@
+import CHoistCrash
+import HoistCore
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A worker's calls, run one at a time in the order they came, by a task that goes from one to
+/// the next. Frames are queued on the channel's event loop, so a call costs one hand-off (the
+/// event loop to that task) and the event loop stays free to hear a cancel for the running
+/// call. A cancel cancels the task; the calls after that one go on in a new task.
+final class CallQueue: @unchecked Sendable {
+    enum Item {
+        /// A call frame's payload, decoded only when the call runs.
+        case call(id: UInt64, payload: PayloadBox)
+        /// One call of a batch frame.
+        case batched(id: UInt64, request: CallRequest)
+    }
+
+    typealias Serve = @Sendable (consuming CallRequest, UInt64, any Channel) async -> WorkerFrame
+
+    private let lock = NIOLock()
+    private var items = CircularBuffer<Item>()
+    /// Whether a task is taking calls from the queue.
+    private var taking = false
+    private var channel: (any Channel)?
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    private let running: RunningCall
+    private let serve: Serve
+
+    init(running: RunningCall, serve: @escaping Serve) {
+        self.running = running
+        self.serve = serve
+    }
+
+    /// Queues a call that came on `channel`, where its answer goes.
+    func enqueue(_ item: Item, on channel: any Channel) {
+        let start = lock.withLock { () -> Bool in
+            items.append(item)
+            return startsTaking(on: channel)
+        }
+        if start { startTaking() }
+    }
+
+    /// Queues a batch's calls that came on `channel`.
+    func enqueue(_ new: [Item], on channel: any Channel) {
+        let start = lock.withLock { () -> Bool in
+            items.append(contentsOf: new)
+            return startsTaking(on: channel)
+        }
+        if start { startTaking() }
+    }
+
+    /// Under `lock`: whether the caller must start a task to take the calls.
+    private func startsTaking(on channel: any Channel) -> Bool {
+        self.channel = channel
+        if taking { return false }
+        taking = true
+        return true
+    }
+
+    /// Returns once no call is queued or running.
+    func idle() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if !taking && items.isEmpty { return true }
+                idleWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    private func startTaking() {
+        let task = Task { await self.take() }
+        running.attach(task)
+    }
+
+    private func take() async {
+        while true {
+            let (next, channel, waiters) = lock.withLock { () -> (Item?, (any Channel)?, [CheckedContinuation<Void, Never>]) in
+                if let item = items.popFirst() { return (item, self.channel, []) }
+                taking = false
+                // Before another task can be attached: its cancel must not be cleared.
+                running.finish()
+                defer { idleWaiters = [] }
+                return (nil, nil, idleWaiters)
+            }
+            guard let item = next, let channel else {
+                for waiter in waiters { waiter.resume() }
+                return
+            }
+            let id: UInt64
+            switch item {
+            case let .call(callID, _), let .batched(callID, _): id = callID
+            }
+            guard running.begin(id) else {
+                channel.writeAndFlush(WorkerRuntime.failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: id), promise: nil)
+                continue
+            }
+            hoist_crash_set_call(id)
+            let reply: WorkerFrame
+            switch consume item {
+            case let .call(_, payload):
+                // The frame's bytes go to the call through a box it empties, so that nothing
+                // here keeps a large argument alive once the function has decoded it.
+                do {
+                    reply = await serve(try CallRequest(decoding: payload.take()), id, channel)
+                } catch {
+                    reply = WorkerRuntime.failureFrame(CallFailure.from(error, function: "?"), callID: id)
+                }
+            case let .batched(_, request):
+                reply = await serve(request, id, channel)
+            }
+            hoist_crash_set_call(0)
+            running.end()
+            channel.writeAndFlush(reply, promise: nil)
+            if Task.isCancelled {
+                // The cancel was for the call that just ended.
+                running.finish()
+                startTaking()
+                return
+            }
+        }
+    }
+}
+
+/// A call frame's bytes, handed over once: the call takes them, and the box lets go.
+final class PayloadBox: @unchecked Sendable {
+    private var payload: ByteBuffer?
+    init(_ payload: ByteBuffer) { self.payload = payload }
+    /// The bytes, for the one call that runs them (empty after the first take).
+    func take() -> ByteBuffer {
+        defer { payload = nil }
+        return payload ?? ByteBuffer()
+    }
+}
+
+/// The call a worker is running, so that a cancel frame can reach it.
+final class RunningCall: Sendable {
+    private struct State {
+        var id: UInt64?
+        /// Cancels the task running the calls.
+        var cancelTask: (@Sendable () -> Void)?
+        /// A cancel for the running call that came before its task was known.
+        var cancelRequested = false
+        var cancelledBeforeStart: Set<UInt64> = []
+    }
+    private let state = NIOLockedValueBox(State())
+
+    /// The task that runs the queue's calls one after another.
+    func attach(_ task: Task<Void, Never>) {
+        let cancel = state.withLockedValue { state -> Bool in
+            state.cancelTask = { task.cancel() }
+            // Only while the call it was meant for still runs (``end()`` clears it).
+            defer { state.cancelRequested = false }
+            return state.cancelRequested && state.id != nil
+        }
+        if cancel { task.cancel() }
+    }
+
+    /// The task ended (or was cancelled and handed over to a new one).
+    func finish() {
+        state.withLockedValue { state in
+            state.id = nil
+            state.cancelTask = nil
+            state.cancelRequested = false
+        }
+    }
+
+    /// A call starts; false when it was cancelled before it did.
+    func begin(_ id: UInt64) -> Bool {
+        state.withLockedValue { state in
+            if state.cancelledBeforeStart.remove(id) != nil { return false }
+            state.id = id
+            return true
+        }
+    }
+
+    /// A call ended.
+    func end() {
+        state.withLockedValue { state in
+            state.id = nil
+            state.cancelRequested = false
+        }
+    }
+
+    /// Cancels the running call if it has this id; otherwise remembers the id for when it starts.
+    func cancel(_ id: UInt64) {
+        let cancel = state.withLockedValue { state -> (@Sendable () -> Void)? in
+            guard state.id == id else {
+                state.cancelledBeforeStart.insert(id)
+                return nil
+            }
+            if state.cancelTask == nil { state.cancelRequested = true }
+            return state.cancelTask
+        }
+        cancel?()
+    }
+}
