@@ -424,7 +424,7 @@ struct LambdaClientTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let bare = directory + "/python3"
-        FileManager.default.createFile(atPath: bare, contents: Data("#!/bin/sh\nexec '\(python)' -S \"$@\"\n".utf8), attributes: [.posixPermissions: 0o755])
+        try Command.writeExecutable(bare, "#!/bin/sh\nexec '\(python)' -S \"$@\"\n")
         #expect(try Command.run(bare, ["-c", "print(6 * 7)"]).stdout == "42\n")
         #expect(try Command.run(bare, ["-c", "import awslambdaric"]).status != 0)
         do {

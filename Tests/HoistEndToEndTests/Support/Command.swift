@@ -1,7 +1,16 @@
 import Foundation
+import HoistCore
 
 /// Runs a program to completion and captures what it printed.
 struct Command {
+    /// Writes an executable script at `path` through a shell of its own. Written from this
+    /// process, its open descriptor could be inherited by a child another test forks meanwhile,
+    /// and running the script would then fail with "Text file busy" (ETXTBSY).
+    static func writeExecutable(_ path: String, _ contents: String) throws {
+        let written = try run("/bin/sh", ["-c", #"cat > "$1" && chmod 755 "$1""#, "sh", path], stdin: Data(contents.utf8))
+        guard written.status == 0 else { throw HoistError(.internalError, "could not write \(path): \(written.stderr)") }
+    }
+
     struct Output {
         var status: Int32
         var stdout: String
