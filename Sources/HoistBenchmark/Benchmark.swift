@@ -30,7 +30,9 @@ struct HoistBench: HoistApp {
             return try await LambdaBench.run(options)
         }
         let home = NSTemporaryDirectory() + "hoist-bench-\(getpid())"
-        let port = 32390
+        // A free port, not a fixed one: a run that died leaves its daemon behind (its `defer`
+        // does not run on a trap), and that must not stop the next run.
+        let port = try LocalPorts.free()
         let system = System.local(port: port, home: home)
         defer { stopDaemon(home: home) }
 
