@@ -33,7 +33,7 @@ public enum WorkerRuntime {
         let (frames, framesContinuation) = AsyncStream.makeStream(of: WorkerFrame.self)
         let running = RunningCall()
         let queue = CallQueue(running: running) { request, callID, channel in
-            await serve(request, callID: callID, table: table, capture: capture, channel: channel)
+            await serve(consume request, callID: callID, table: table, capture: capture, channel: channel)
         }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
