@@ -118,13 +118,7 @@ struct DeployTests {
             // `chatter` prints as it starts and goes on for minutes: the kill comes only once the
             // call is known to be running on the worker, and before it can have finished, however
             // slowly a loaded machine runs this test (a 5 s call once ended before the kill).
-            let (started, startedContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-            let call = Task {
-                defer { startedContinuation.finish() }
-                return try await daemon.call("chatter", #"["T", 100000]"#, output: { _, _ in startedContinuation.yield() })
-            }
-            var iterator = started.makeAsyncIterator()
-            _ = await iterator.next()
+            let call = await daemon.callRunning("chatter", #"["T", 100000]"#)
             // Queued behind the running call on the only worker: never started, so it is rerun.
             let queued = Task { try await daemon.call("add", "[20,3]") }
             // A large body queued behind it too: the daemon keeps it to send it again.

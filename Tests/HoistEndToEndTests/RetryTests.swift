@@ -10,24 +10,30 @@ import Glibc
 
 @Suite("Retries", .serialized)
 struct RetryTests {
+    /// Calls `function` (one that prints "waiting for PATH" and waits for PATH) under a retry
+    /// policy, kills its worker once that line is in the app log, then creates PATH: only the
+    /// retry on the replacement can finish the call. Returns its answer and the killed pid.
+    static func killedWhileWaiting(_ daemon: TestDaemon, _ function: String, _ json: String, path: String) async throws -> (answer: String, victim: Int32) {
+        let victim = try await daemon.whoami().pid
+        let call = Task {
+            try await daemon.client.call(app: "testapp", function: function, body: ByteBuffer(string: json), retry: RetryPolicy(attempts: 3, backoff: .milliseconds(50)))
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !daemon.appLog.contains("waiting for \(path)"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        kill(victim, SIGKILL)
+        FileManager.default.createFile(atPath: path, contents: nil)
+        return (String(buffer: try await call.value), victim)
+    }
+
     @Test("a call whose worker is killed is retried under the policy and succeeds on the replacement")
     func crashedWorkerRetried() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy()
-            let victim = try await daemon.whoami().pid
-            // The call waits in the victim until the file exists; it is killed before that, so
-            // only the retry on the replacement can finish it.
             let path = daemon.home.root + "/retry-handshake"
-            let call = Task {
-                try await daemon.client.call(app: "testapp", function: "handshakePid", body: ByteBuffer(string: "\"\(path)\""), retry: RetryPolicy(attempts: 3, backoff: .milliseconds(50)))
-            }
-            let deadline = ContinuousClock.now + .seconds(10)
-            while !daemon.appLog.contains("waiting for \(path)"), ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            kill(victim, SIGKILL)
-            FileManager.default.createFile(atPath: path, contents: nil)
-            let pid = try #require(Int32(String(buffer: try await call.value)))
+            let (answer, victim) = try await Self.killedWhileWaiting(daemon, "handshakePid", "\"\(path)\"", path: path)
+            let pid = try #require(Int32(answer))
             #expect(pid != victim)
             #expect(daemon.appLog.contains("attempt 1 of 'handshakePid' failed"))
         }
@@ -37,19 +43,10 @@ struct RetryTests {
     func largeBodyRetried() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy()
-            let victim = try await daemon.whoami().pid
             let path = daemon.home.root + "/retry-bulk"
             let bulk = String(repeating: "b", count: 1 << 20)
-            let call = Task {
-                try await daemon.client.call(app: "testapp", function: "handshakeBulk", body: ByteBuffer(string: "[\"\(path)\", \"\(bulk)\"]"), retry: RetryPolicy(attempts: 3, backoff: .milliseconds(50)))
-            }
-            let deadline = ContinuousClock.now + .seconds(30)
-            while !daemon.appLog.contains("waiting for \(path)"), ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            kill(victim, SIGKILL)
-            FileManager.default.createFile(atPath: path, contents: nil)
-            let answer = try JSONDecoder().decode([Int].self, from: Data(String(buffer: try await call.value).utf8))
+            let (text, victim) = try await Self.killedWhileWaiting(daemon, "handshakeBulk", "[\"\(path)\", \"\(bulk)\"]", path: path)
+            let answer = try JSONDecoder().decode([Int].self, from: Data(text.utf8))
             #expect(answer.count == 2 && answer[0] != Int(victim))
             #expect(answer.last == bulk.utf8.count)
             #expect(daemon.appLog.contains("attempt 1 of 'handshakeBulk' failed"))

@@ -39,16 +39,7 @@ struct TimeoutTests {
             let pid = try await daemon.whoami().pid
             // The first call waits for a file that never comes, and is cancelled at its deadline;
             // the second is sent once the first is running, so it waits behind it in the worker.
-            let (started, startedContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-            let first = Task {
-                defer { startedContinuation.finish() }
-                return try await daemon.client.call(
-                    app: "testapp", function: "handshake", body: ByteBuffer(string: "\"\(daemon.home.root)/never\""), deadline: 3,
-                    output: { _, _ in startedContinuation.yield() }
-                )
-            }
-            var iterator = started.makeAsyncIterator()
-            _ = await iterator.next()
+            let first = await daemon.callRunning("handshake", "\"\(daemon.home.root)/never\"", deadline: 3)
             let second = try await daemon.call("sleepy", "300")
             #expect(second == String(pid))
             let error = await #expect(throws: HoistError.self) { _ = try await first.value }

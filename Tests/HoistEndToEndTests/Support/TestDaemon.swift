@@ -160,6 +160,23 @@ final class TestDaemon: @unchecked Sendable {
         return String(buffer: result)
     }
 
+    /// Starts a call whose function prints as it starts, and returns once its first output has
+    /// arrived: the call is then known to be running in a worker, however loaded the machine.
+    func callRunning(_ function: String, _ json: String, deadline: Double? = nil) async -> Task<String, any Error> {
+        let (started, startedContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let call = Task {
+            defer { startedContinuation.finish() }
+            let result = try await client.call(
+                app: "testapp", function: function, body: ByteBuffer(string: json), deadline: deadline,
+                output: { _, _ in startedContinuation.yield() }
+            )
+            return String(buffer: result)
+        }
+        var iterator = started.makeAsyncIterator()
+        _ = await iterator.next()
+        return call
+    }
+
     var daemonLog: String { (try? String(contentsOfFile: home.daemonLog, encoding: .utf8)) ?? "" }
     var appLog: String { (try? String(contentsOfFile: home.appLog("testapp"), encoding: .utf8)) ?? "" }
 
