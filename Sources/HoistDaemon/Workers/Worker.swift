@@ -123,9 +123,7 @@ final class Worker: @unchecked Sendable {
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
     ) async throws -> ByteBuffer {
         try await withCheckedThrowingContinuation { continuation in
-            let channel: (any Channel)??
-            var alone = false
-            (channel, alone) = lock.withLock {
+            let (channel, alone): ((any Channel)??, Bool) = lock.withLock {
                 reserved = max(0, reserved - 1)
                 // Picked just before the process was seen to die: never sent, so safe elsewhere.
                 if dying { return (.some(nil), false) }
