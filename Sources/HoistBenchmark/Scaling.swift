@@ -43,6 +43,8 @@ enum Scaling {
             let text = String(repeating: "a", count: size)
             let processes = [daemon].compactMap { $0 } + (daemon.map(children) ?? [])
             for process in processes { resetPeak(process) }
+            // What each process held before: its peak above that is what the echo cost it.
+            let before = Dictionary(uniqueKeysWithValues: processes.map { ($0, residentBytes($0)) })
             let attempts = size >= 64 << 20 ? 1 : 3
             var times: [Double] = []
             for _ in 0..<attempts {
@@ -53,9 +55,12 @@ enum Scaling {
             }
             let seconds = times.sorted()[times.count / 2]
             let daemonPeak = daemon.map(peakBytes) ?? 0
-            let workerPeak = (daemon.map(children) ?? []).map(peakBytes).max() ?? 0
-            print(HoistBench.row("echo of a \(label) string", String(format: "%.3f s   peak RSS: daemon %.0f MB, a worker %.0f MB", seconds, Double(daemonPeak) / 1e6, Double(workerPeak) / 1e6)))
-            results.record("scaling: echo \(label)", ["seconds": seconds, "bytes": size, "daemon_peak_rss_bytes": daemonPeak, "worker_peak_rss_bytes": workerPeak])
+            let workers = daemon.map(children) ?? []
+            let workerPeak = workers.map(peakBytes).max() ?? 0
+            let added = (daemon.map { peakBytes($0) - (before[$0] ?? 0) } ?? 0) + (workers.map { peakBytes($0) - (before[$0] ?? 0) }.max() ?? 0)
+            let ratio = Double(added) / Double(size)
+            print(HoistBench.row("echo of a \(label) string", String(format: "%.3f s   peak RSS: daemon %.0f MB, a worker %.0f MB (above before: %.1f× the payload)", seconds, Double(daemonPeak) / 1e6, Double(workerPeak) / 1e6, ratio)))
+            results.record("scaling: echo \(label)", ["seconds": seconds, "bytes": size, "daemon_peak_rss_bytes": daemonPeak, "worker_peak_rss_bytes": workerPeak, "peak_above_before_per_payload": ratio])
         }
     }
 

@@ -20,7 +20,7 @@ public enum ArgumentCodec {
         var stringBytes = 0
         for arg in repeat each args {
             count += 1
-            if type(of: arg) == String.self, let text = arg as? String { stringBytes += text.utf8.count + 2 }
+            if type(of: arg) == String.self { stringBytes += unsafeBitCast(arg, to: String.self).utf8.count + 2 }
         }
         var buffer = ByteBufferAllocator().buffer(capacity: stringBytes + 16)
         if count > 1 { buffer.writeInteger(UInt8(ascii: "[")) }
@@ -28,7 +28,8 @@ public enum ArgumentCodec {
         for arg in repeat each args {
             if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
             index += 1
-            if type(of: arg) == String.self, let text = arg as? String, JSONString.encode(text, into: &buffer) { continue }
+            if type(of: arg) == String.self, JSONString.encode(unsafeBitCast(arg, to: String.self), into: &buffer) { continue }
+            if JSONScalars.encode(arg, into: &buffer) { continue }
             buffer.writeBytes(try JSONCoding.encoder.encode(arg))
         }
         if count > 1 { buffer.writeInteger(UInt8(ascii: "]")) }
@@ -67,10 +68,9 @@ public enum ArgumentCodec {
                 guard !trimmed.isEmpty else {
                     throw ArgumentDecodingError(descriptor, "the body is empty; send the argument's JSON")
                 }
-                // A String argument sent as a plain string literal: no coder, no wrapping copy.
-                if let text = JSONString.decode(trimmed), let value = text as? (repeat each Arg) {
-                    return value
-                }
+                // An Int, Bool or String (a large one too) as a plain literal: no coder, no
+                // wrapping copy.
+                if let value = scalars(types, from: trimmed, arity: 1) { return value }
                 return try decodeSingle(types, from: trimmed, descriptor: descriptor)
             default:
                 guard let first = trimmed.first else {
@@ -90,6 +90,7 @@ public enum ArgumentCodec {
                 guard first == UInt8(ascii: "[") else {
                     throw ArgumentDecodingError(descriptor, "expected a JSON array of \(arity) arguments or an object keyed by name")
                 }
+                if let values = scalars(types, from: trimmed, arity: arity) { return values }
                 return try JSONCoding.decoder.decode(PositionalArguments<repeat each Arg>.self, from: trimmed).values
             }
         } catch let error as ArgumentDecodingError {
@@ -98,6 +99,34 @@ public enum ArgumentCodec {
             throw ArgumentDecodingError(descriptor, describe(error, descriptor: descriptor))
         }
     }
+
+    /// Arguments that are all `Int`, `Bool` or `String`, read without the coders
+    /// (``JSONScalars``); `nil` leaves them to the coders, which decide (and word any error).
+    private static func scalars<each Arg: Decodable>(_ types: (repeat each Arg).Type, from body: Data, arity: Int) -> (repeat each Arg)? {
+        for type in repeat (each Arg).self {
+            guard JSONScalars.supports(type) else { return nil }
+        }
+        return body.withUnsafeBytes { raw -> (repeat each Arg)? in
+            let ranges: [Range<Int>]
+            if arity == 1 {
+                ranges = [0..<raw.count]
+            } else {
+                guard let found = JSONScalars.elements(raw), found.count == arity else { return nil }
+                ranges = found
+            }
+            var index = 0
+            func next<T>(_ type: T.Type) throws -> T {
+                defer { index += 1 }
+                guard index < ranges.count, let value = JSONScalars.decode(type, UnsafeRawBufferPointer(rebasing: raw[ranges[index]])) else {
+                    throw NotScalar()
+                }
+                return value
+            }
+            return try? (repeat next((each Arg).self))
+        }
+    }
+
+    private struct NotScalar: Error {}
 
     private static func decodeSingle<each Arg: Decodable>(
         _ types: (repeat each Arg).Type,

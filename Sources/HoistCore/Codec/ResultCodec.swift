@@ -22,18 +22,23 @@ extension ResultCodec where Result: Codable {
     static var codable: ResultCodec<Result> {
         ResultCodec(
             encode: { result in
-                if Result.self == String.self, let text = result as? String, let json = JSONString.encode(text) { return json }
+                if Result.self == String.self, let json = JSONString.encode(unsafeBitCast(result, to: String.self)) { return json }
+                var buffer = ByteBuffer()
+                if JSONScalars.encode(result, into: &buffer) { return Data(buffer.readableBytesView) }
                 return try JSONCoding.encoder.encode(result)
             },
             encodeBuffer: { result in
-                if Result.self == String.self, let text = result as? String {
+                if Result.self == String.self {
+                    let text = unsafeBitCast(result, to: String.self)
                     var buffer = ByteBufferAllocator().buffer(capacity: text.utf8.count + 2)
                     if JSONString.encode(text, into: &buffer) { return buffer }
                 }
+                var buffer = ByteBuffer()
+                if JSONScalars.encode(result, into: &buffer) { return buffer }
                 return ByteBuffer(bytes: try JSONCoding.encoder.encode(result))
             },
             decode: { data in
-                if Result.self == String.self, let text = JSONString.decode(data) { return text as! Result }
+                if JSONScalars.supports(Result.self), let value = data.withUnsafeBytes({ JSONScalars.decode(Result.self, $0) }) { return value }
                 do {
                     return try JSONCoding.decoder.decode(Result.self, from: data)
                 } catch {
