@@ -37,9 +37,7 @@ package enum JSONScalars {
             return nil
         }
         if T.self == String.self {
-            guard bytes.count >= 2, bytes.first == 0x22, bytes.last == 0x22 else { return nil }
-            let inner = UnsafeRawBufferPointer(rebasing: bytes[1..<(bytes.count - 1)])
-            guard !JSONString.needsEscape(inner), let text = String(validating: inner, as: UTF8.self) else { return nil }
+            guard let text = JSONString.decode(bytes) else { return nil }
             return unsafeBitCast(text, to: T.self)
         }
         return nil

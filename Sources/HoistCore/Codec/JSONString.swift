@@ -38,12 +38,15 @@ package enum JSONString {
     /// The string a JSON string literal without escapes holds, or `nil` for any other JSON
     /// (escapes, another type, invalid UTF-8): the caller then decodes it as before.
     package static func decode(_ data: Data) -> String? {
-        guard data.count >= 2, data.first == 0x22, data.last == 0x22 else { return nil }
-        return data.withUnsafeBytes { raw -> String? in
-            let inner = UnsafeRawBufferPointer(rebasing: raw[1..<(raw.count - 1)])
-            guard !needsEscape(inner) else { return nil }
-            return String(validating: inner, as: UTF8.self)
-        }
+        data.withUnsafeBytes { decode($0) }
+    }
+
+    /// ``decode(_:)-(Data)`` of bytes where they lie.
+    package static func decode(_ bytes: UnsafeRawBufferPointer) -> String? {
+        guard bytes.count >= 2, bytes.first == 0x22, bytes.last == 0x22 else { return nil }
+        let inner = UnsafeRawBufferPointer(rebasing: bytes[1..<(bytes.count - 1)])
+        guard !needsEscape(inner) else { return nil }
+        return String(validating: inner, as: UTF8.self)
     }
 
     /// Whether any byte is a quote, a backslash or a control character. Vectors of 32 bytes,

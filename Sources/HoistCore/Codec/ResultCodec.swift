@@ -20,23 +20,20 @@ struct ResultCodec<Result: Sendable>: Sendable {
 
 extension ResultCodec where Result: Codable {
     static var codable: ResultCodec<Result> {
-        ResultCodec(
-            encode: { result in
-                if Result.self == String.self, let json = JSONString.encode(unsafeBitCast(result, to: String.self)) { return json }
-                var buffer = ByteBuffer()
-                if JSONScalars.encode(result, into: &buffer) { return Data(buffer.readableBytesView) }
-                return try JSONCoding.encoder.encode(result)
-            },
-            encodeBuffer: { result in
-                if Result.self == String.self {
-                    let text = unsafeBitCast(result, to: String.self)
-                    var buffer = ByteBufferAllocator().buffer(capacity: text.utf8.count + 2)
-                    if JSONString.encode(text, into: &buffer) { return buffer }
-                }
-                var buffer = ByteBuffer()
-                if JSONScalars.encode(result, into: &buffer) { return buffer }
-                return ByteBuffer(bytes: try JSONCoding.encoder.encode(result))
-            },
+        // One implementation of the result's JSON: `encode` is `encodeBuffer`'s bytes, shared.
+        let encodeBuffer: @Sendable (Result) throws -> ByteBuffer = { result in
+            if Result.self == String.self {
+                let text = unsafeBitCast(result, to: String.self)
+                var buffer = ByteBufferAllocator().buffer(capacity: text.utf8.count + 2)
+                if JSONString.encode(text, into: &buffer) { return buffer }
+            }
+            var buffer = ByteBuffer()
+            if JSONScalars.encode(result, into: &buffer) { return buffer }
+            return ByteBuffer(bytes: try JSONCoding.encoder.encode(result))
+        }
+        return ResultCodec(
+            encode: { try encodeBuffer($0).dataView },
+            encodeBuffer: encodeBuffer,
             decode: { data in
                 if JSONScalars.supports(Result.self), let value = data.withUnsafeBytes({ JSONScalars.decode(Result.self, $0) }) { return value }
                 do {

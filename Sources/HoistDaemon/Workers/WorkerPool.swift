@@ -80,13 +80,8 @@ final class WorkerPool: @unchecked Sendable {
         }
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
-            if let worker = pickWorker() {
-                if let result = try await send(request, to: worker, timeout: timeout, key: key, calls: calls, output: output) {
-                    return result
-                }
-                if let once = request.sentOnce, once.wasTaken {
-                    throw CallFailure(Worker.bodyGone(function: request.function, bytes: once.byteCount))
-                }
+            if let worker = pickWorker(), let result = try await send(request, to: worker, timeout: timeout, key: key, calls: calls, output: output) {
+                return result
             }
             // Between a crash and its replacement there may be no worker; wait for one rather than fail.
             if lock.withLock({ stopped }) || ContinuousClock.now > deadline {
@@ -144,9 +139,6 @@ final class WorkerPool: @unchecked Sendable {
             }
             if let worker = idle {
                 if let result = try await send(request, to: worker, timeout: timeout, key: key, calls: calls, output: output) { return result }
-                if let once = request.sentOnce, once.wasTaken {
-                    throw CallFailure(Worker.bodyGone(function: request.function, bytes: once.byteCount))
-                }
                 continue
             }
             if blocked {
@@ -160,7 +152,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Sends the call to `worker`, cancellable under `key`; `nil` when the worker died before
-    /// starting it (the call is then safe to send elsewhere).
+    /// starting it (the call is then safe to send elsewhere, unless its body was let go).
     private func send(_ request: CallRequest, to worker: Worker, timeout: Double?, key: String?, calls: CallRegistry?, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer? {
         let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
         if let key, let calls {
@@ -175,6 +167,9 @@ final class WorkerPool: @unchecked Sendable {
         do {
             return try await worker.call(id: id, request: request, timeout: timeout, output: output)
         } catch is NotStarted {
+            if let once = request.sentOnce, once.wasTaken {
+                throw CallFailure(Worker.bodyGone(function: request.function, bytes: once.byteCount))
+            }
             return nil
         }
     }
