@@ -79,10 +79,12 @@ struct HoistBench: HoistApp {
             _ = try await streamed(i, 1)
         }
 
-        // The same raw call over the daemon's private socket and over TCP loopback with the token.
+        // The same raw call as frames on the daemon's call socket (what Hoist's callers use), as
+        // HTTP on its private socket, and over TCP loopback with the token.
         let token = try HoistHome(home).controlToken()
         let transports = [
-            ("Unix socket", DaemonClient(socketPath: HoistHome(home).daemonSocket, token: token)),
+            ("call socket", DaemonClient(socketPath: HoistHome(home).daemonSocket, token: token, callSocketPath: HoistHome(home).callSocket)),
+            ("Unix socket (HTTP)", DaemonClient(socketPath: HoistHome(home).daemonSocket, token: token)),
             ("TCP loopback", DaemonClient(baseURL: "http://127.0.0.1:\(port)", token: token)),
         ]
         for (label, client) in transports {

@@ -33,6 +33,8 @@ public struct DaemonClient: Sendable {
     private let authorization: String?
 
     private let callPool: CallConnectionPool?
+    /// The daemon's call socket, when this client sends its calls there.
+    private let callSocket: CallSocketClient?
     /// The daemon's Unix socket, when this client reaches it there.
     public let socketPath: String?
     /// Where HTTP callers reach the daemon's functions: its TCP URL. For a client on the socket
@@ -47,6 +49,7 @@ public struct DaemonClient: Sendable {
         self.http = http
         self.pin = nil
         self.authorization = token.map { "Bearer \($0)" }
+        self.callSocket = nil
         if let url = URL(string: self.baseURL), url.scheme == "http", let host = url.host, let port = url.port {
             callPool = try? CallConnectionPool.shared(host: host, port: port)
         } else {
@@ -74,16 +77,19 @@ public struct DaemonClient: Sendable {
         self.pin = pin
         self.authorization = token.map { "Bearer \($0)" }
         self.callPool = try CallConnectionPool.shared(host: host, port: port, pin: pin)
+        self.callSocket = nil
     }
 
     /// A client for the daemon listening on the Unix socket at `socketPath` (its home's
     /// `daemon.sock`): only the daemon's own user (and root) may connect, and it is the faster path.
-    /// `endpointBase` is the daemon's TCP URL for ``endpointBase``, when it has one.
+    /// `endpointBase` is the daemon's TCP URL for ``endpointBase``, when it has one. With
+    /// `callSocketPath` (its home's ``HoistHome/callSocket``), calls go there as frames instead
+    /// of HTTP requests, unless `HOIST_CALL_SOCKET=0`.
     ///
     /// ```swift
     /// let daemon = DaemonClient(socketPath: HoistHome.current.daemonSocket, token: nil)
     /// ```
-    public init(socketPath: String, token: String?, endpointBase: String? = nil) {
+    public init(socketPath: String, token: String?, endpointBase: String? = nil, callSocketPath: String? = nil) {
         self.baseURL = HoistHome.socketURL(socketPath)
         self.endpointBase = endpointBase.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? self.baseURL
         self.socketPath = socketPath
@@ -92,6 +98,7 @@ public struct DaemonClient: Sendable {
         self.pin = nil
         self.authorization = token.map { "Bearer \($0)" }
         self.callPool = CallConnectionPool.shared(socketPath: socketPath)
+        self.callSocket = ProcessInfo.processInfo.environment[HoistEnvironment.callSocket] == "0" ? nil : callSocketPath.map(CallSocketClient.shared(path:))
     }
 
     /// Where this client reaches the daemon, for messages: the socket's path or the URL.
@@ -135,7 +142,7 @@ public struct DaemonClient: Sendable {
         let token = try? home.controlToken()
         if isSocket(home.daemonSocket) {
             let url = (try? String(contentsOfFile: home.daemonURLFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-            return DaemonClient(socketPath: home.daemonSocket, token: token, endpointBase: url.flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:\(port)")
+            return DaemonClient(socketPath: home.daemonSocket, token: token, endpointBase: url.flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:\(port)", callSocketPath: home.callSocket)
         }
         if let text = try? String(contentsOfFile: home.daemonURLFile, encoding: .utf8),
            let url = URL(string: text.trimmingCharacters(in: .whitespacesAndNewlines)), url.port == port, let scheme = url.scheme {
@@ -172,6 +179,19 @@ public struct DaemonClient: Sendable {
     /// `bytes` says which payloads are raw bytes instead of JSON (``RawBytes``): the body, and
     /// the result asked for.
     public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, retry: RetryPolicy? = nil, bytes: RawBytes = [], output: OutputHandler? = nil) async throws -> ByteBuffer {
+        if let callSocket {
+            let header = SocketCallHeader(
+                app: app, function: function, wantsOutput: output != nil, bytes: bytes,
+                timeout: deadline.map { String($0) }, key: key,
+                retry: retry.flatMap { $0.attempts > 1 ? $0.headerValue : nil }, caller: NestedCall.current
+            )
+            do {
+                return try await callSocket.call(header, body: body, output: output)
+            } catch is CallSocketClient.NotSent {
+                // No call socket (a daemon of an older Hoist) or a connection that closed before
+                // the call was written: HTTP says what is wrong, or calls.
+            }
+        }
         var headers = [("Content-Type", bytes.contains(.argument) ? RawBytes.mediaType : "application/json")]
         if bytes.contains(.result) { headers.append(("Accept", RawBytes.mediaType)) }
         if let deadline { headers.append((CallTimeout.header, String(deadline))) }

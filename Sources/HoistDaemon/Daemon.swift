@@ -150,6 +150,7 @@ public struct Daemon: Sendable {
             try? FileManager.default.removeItem(atPath: home.daemonPortFile)
             try? FileManager.default.removeItem(atPath: home.daemonURLFile)
             try? FileManager.default.removeItem(atPath: home.daemonSocket)
+            try? FileManager.default.removeItem(atPath: home.callSocket)
         }
         signal(SIGPIPE, SIG_IGN)
         // Before anything starts, so that a certificate problem stops the daemon at once.
@@ -165,6 +166,8 @@ public struct Daemon: Sendable {
             throw HoistError(.invalidConfiguration, "the daemon's socket path \(socketPath) is longer than a Unix socket path may be (107 bytes); use a shorter \(HoistEnvironment.home)")
         }
         let routes = DaemonRoutes(manager: manager, configuration: configuration, startedAt: Date().timeIntervalSince1970, controlToken: controlToken, calls: CallRegistry(), runs: try RunManager(home: home))
+        let callSocket = try await CallSocket(routes: routes, logger: logger).bind(path: home.callSocket)
+        chmod(home.callSocket, 0o600)
         // The socket's peers are checked by uid, so its control routes need no token; on TCP
         // the gate asks for the token before any route runs.
         let socketRouter = Router(context: BasicRequestContext.self)
@@ -218,11 +221,13 @@ public struct Daemon: Sendable {
             try await group.run()
         } catch {
             restore.cancel()
+            try? await callSocket.close()
             await manager.stopAll()
             try? await listener.close()
             throw error
         }
         restore.cancel()
+        try? await callSocket.close()
         logger.info("stopping workers")
         await manager.stopAll()
         try? await listener.close()

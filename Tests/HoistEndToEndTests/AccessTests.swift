@@ -16,6 +16,28 @@ private func curlAsOther(_ arguments: [String]) throws -> CurlResult {
     try CurlResult(Command.run("/usr/sbin/runuser", ["-u", otherUser, "--", "/usr/bin/curl", "-sS", "--max-time", "20", "-w", "\n%{http_code}"] + arguments))
 }
 
+/// A call frame sent to the daemon's call socket by ``otherUser``, with Debian's Python: prints
+/// `closed` when the daemon closes the connection without an answer, else what it answered.
+private func callSocketAsOther(_ path: String, function: String, body: String) throws -> Command.Output {
+    let script = """
+    import socket, struct, sys
+    def text(t):
+        b = t.encode()
+        return struct.pack('>H', len(b)) + b
+    payload = bytes([1, 0]) + text('testapp') + text(sys.argv[2]) + text('') * 4 + sys.argv[3].encode()
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(20)
+        s.connect(sys.argv[1])
+        s.sendall(struct.pack('>IBQ', 9 + len(payload), 2, 1) + payload)
+        data = s.recv(100)
+        print('closed' if data == b'' else 'answered %r' % data)
+    except (ConnectionError, BrokenPipeError):
+        print('closed')
+    """
+    return try Command.run("/usr/sbin/runuser", ["-u", otherUser, "--", "/usr/bin/python3", "-c", script, path, function, body])
+}
+
 /// Whether `tick` ran with this tag: it leaves `ticks-<tag>` in the app's working directory.
 private func ticked(_ daemon: TestDaemon, _ tag: String) -> Bool {
     FileManager.default.fileExists(atPath: daemon.home.appDirectory("testapp") + "/work/ticks-" + tag)
@@ -87,7 +109,8 @@ struct AccessTests {
             let ownersCall = try await OwnersCall.start(daemon)
             chmod(daemon.home.root, 0o711)
             chmod(socket, 0o666)
-            defer { chmod(daemon.home.root, 0o700); chmod(socket, 0o600) }
+            chmod(daemon.home.callSocket, 0o666)
+            defer { chmod(daemon.home.root, 0o700); chmod(socket, 0o600); chmod(daemon.home.callSocket, 0o600) }
             for (path, arguments) in [
                 ("/testapp/tick", ["-d", #""socket-other""#]),
                 ("/_hoist/runs", []),
@@ -102,6 +125,11 @@ struct AccessTests {
                 #expect(!refused.body.contains("sleepy"), "\(path)")
             }
             #expect(!ticked(daemon, "socket-other"))
+            // The call socket closes on the other user before reading what was sent.
+            let framed = try callSocketAsOther(daemon.home.callSocket, function: "tick", body: #""calls-other""#)
+            #expect(framed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "closed", "\(framed)")
+            #expect(!ticked(daemon, "calls-other"))
+            #expect(daemon.daemonLog.contains("refused a call-socket connection from uid"))
             #expect([.queued, .running].contains(try await daemon.client.run(run).status))
             try await ownersCall.finishUncancelled()
             #expect(try await daemon.call("add", "[1,2]") == "3")

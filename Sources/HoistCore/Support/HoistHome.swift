@@ -51,6 +51,10 @@ public struct HoistHome: Sendable, Hashable {
     /// reach it; the daemon also checks each peer's uid.
     public var daemonSocket: String { root + "/" + Self.socketFileName }
     public static let socketFileName = "daemon.sock"
+    /// The daemon's call socket (mode 0600 in this 0700 directory, peers checked by uid), where
+    /// Hoist's own callers on this machine send calls as frames rather than HTTP requests
+    /// (``SocketCallHeader``).
+    public var callSocket: String { root + "/calls.sock" }
     public var daemonLockFile: String { root + "/daemon.lock" }
     /// Where a daemon started with `HOIST_TLS=1` keeps its certificate and key.
     public var tlsDirectory: String { root + "/tls" }
@@ -131,6 +135,9 @@ public enum HoistEnvironment {
     public static let allowedHosts = "HOIST_ALLOWED_HOSTS"
     /// `0` turns the TCP listener off: only the Unix socket serves.
     public static let tcp = "HOIST_TCP"
+    /// `0` makes Hoist's callers send calls to the local daemon as HTTP requests on its socket
+    /// instead of frames on its call socket (``HoistHome/callSocket``), as before that existed.
+    public static let callSocket = "HOIST_CALL_SOCKET"
 
     /// glibc's tunables, which Hoist sets for the daemons and workers it starts (unless set
     /// already) to ``mallocTunables``.

@@ -204,7 +204,14 @@ public struct WorkerFrameDecoder: ByteToMessageDecoder {
     public init() {}
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
+        guard let frame = try Self.nextFrame(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
+        return .continue
+    }
+
+    /// The frame at the front of `buffer`, read off it, or `nil` until all of it has arrived.
+    package static func nextFrame(from buffer: inout ByteBuffer) throws -> WorkerFrame? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
         guard length >= 9, Int(length) <= WorkerFrame.maximumLength else {
             throw HoistError(.badResponse, "a worker channel frame has an invalid length \(length)")
         }
@@ -212,7 +219,7 @@ public struct WorkerFrameDecoder: ByteToMessageDecoder {
             // Room for the whole frame at once: a large one then arrives in one buffer instead of
             // one that doubles (and is copied) a dozen times on the way.
             if Int(length) > 1 << 16 { buffer.reserveCapacity(minimumWritableBytes: 4 + Int(length) - buffer.readableBytes) }
-            return .needMoreData
+            return nil
         }
         buffer.moveReaderIndex(forwardBy: 4)
         let rawKind = buffer.readInteger(as: UInt8.self)!
@@ -221,8 +228,7 @@ public struct WorkerFrameDecoder: ByteToMessageDecoder {
         guard let kind = WorkerFrame.Kind(rawValue: rawKind) else {
             throw HoistError(.badResponse, "a worker channel frame has an unknown kind \(rawKind)")
         }
-        context.fireChannelRead(wrapInboundOut(WorkerFrame(kind: kind, callID: callID, payload: payload)))
-        return .continue
+        return WorkerFrame(kind: kind, callID: callID, payload: payload)
     }
 }
 

@@ -197,17 +197,11 @@ struct DaemonRoutes: Sendable {
 
     /// The app and function a request names, or the 404 that says what exists.
     func target(of context: BasicRequestContext) throws -> Resolved<(entry: AppManager.Entry, descriptor: FunctionDescriptor)> {
-        let app = try context.parameters.require("app")
-        let function = try context.parameters.require("function")
-        guard let entry = manager.lookup(app) else { return .refused(unknownApp(app)) }
-        guard let descriptor = entry.manifest.functions.first(where: { $0.name == function }) else {
-            let names = entry.manifest.functions.map(\.name)
-            return .refused(failure(CallFailure(
-                HoistError(.unknownFunction, "app '\(app)' has no function '\(function)'; it has: \(names.joined(separator: ", "))"),
-                known: names
-            )))
+        do {
+            return .ok(try target(app: try context.parameters.require("app"), function: try context.parameters.require("function")))
+        } catch let failure as CallFailure {
+            return .refused(self.failure(failure))
         }
-        return .ok((entry, descriptor))
     }
 
     /// The request's body, or the 413 that gives the daemon's limit.
@@ -236,53 +230,28 @@ struct DaemonRoutes: Sendable {
     private func call(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let app = try context.parameters.require("app")
         let function = try context.parameters.require("function")
-        let entry: AppManager.Entry, descriptor: FunctionDescriptor, body: ByteBuffer
-        switch try target(of: context) {
-        case let .ok(target): (entry, descriptor) = target
-        case let .refused(response): return response
+        let header = { (name: String) in request.headers[HTTPField.Name(name)!] }
+        let plan: CallPlan
+        do {
+            plan = try self.plan(CallAsk(
+                app: app, function: function,
+                timeout: header(CallTimeout.header), key: header(CallKey.header), retry: header(RetryPolicy.header),
+                rawBody: request.headers[.contentType]?.lowercased().hasPrefix(RawBytes.mediaType) == true,
+                rawResult: request.headers[.accept]?.lowercased().contains(RawBytes.mediaType) == true,
+                caller: header(NestedCall.header)
+            ))
+        } catch {
+            return failure(error)
         }
+        let body: ByteBuffer
         switch await self.body(of: request) {
         case let .ok(bytes): body = bytes
         case let .refused(response): return response
         }
-        let timeout: Double?
-        do {
-            timeout = try request.headers[HTTPField.Name(CallTimeout.header)!].map(CallTimeout.parse)
-                ?? descriptor.timeoutSeconds
-        } catch {
-            return failure(error)
-        }
-        let key = request.headers[HTTPField.Name(CallKey.header)!]
-        if let key, let problem = CallKey.problem(with: key) {
-            return failure(CallFailure(HoistError(.invalidConfiguration, "\(CallKey.header): \(problem)")))
-        }
-        let calls = self.calls
-        let retry: RetryPolicy
-        do {
-            retry = try request.headers[HTTPField.Name(RetryPolicy.header)!].map(RetryPolicy.init(headerValue:)) ?? .none
-        } catch {
-            return failure(error)
-        }
-        // `Data` and `[UInt8]` may come and go as raw bytes instead of JSON; the signature is
-        // looked at only when a request asks for them.
-        let rawBody = request.headers[.contentType]?.lowercased().hasPrefix(RawBytes.mediaType) == true
-        let rawResult = request.headers[.accept]?.lowercased().contains(RawBytes.mediaType) == true
-        let supported: RawBytes = rawBody || rawResult ? RawBytes.supported(by: descriptor) : []
-        var bytes: RawBytes = []
-        if rawBody {
-            guard supported.contains(.argument) else {
-                return failure(CallFailure(HoistError(.badArguments, "an \(RawBytes.mediaType) body is the raw bytes of a function's one Data or [UInt8] argument, and \(descriptor.signature) takes \(descriptor.streams == true ? "a streaming call's arguments as JSON" : "other arguments"); send JSON (Content-Type: application/json)")))
-            }
-            bytes.insert(.argument)
-        }
-        if rawResult, supported.contains(.result) {
-            bytes.insert(.result)
-        }
-        let pool = RetryingPool(pool: entry.pool, policy: retry)
-        let caller = request.headers[HTTPField.Name(NestedCall.header)!]
-        let runName = request.headers[HTTPField.Name(RunRecord.Header.run)!]
-        let getOrCall = request.headers[HTTPField.Name(RunRecord.Header.getOrCall)!]
-        let respondAsync = request.headers[HTTPField.Name("Prefer")!]?.contains("respond-async") ?? false
+        let (pool, timeout, key, caller, bytes, calls) = (plan.pool, plan.timeout, plan.key, plan.caller, plan.bytes, self.calls)
+        let runName = header(RunRecord.Header.run)
+        let getOrCall = header(RunRecord.Header.getOrCall)
+        let respondAsync = header("Prefer")?.contains("respond-async") ?? false
         if runName != nil || getOrCall != nil || respondAsync {
             let runKey = getOrCall ?? runName ?? RunManager.makeKey(function: function)
             if let problem = CallKey.problem(with: runKey) {
@@ -313,10 +282,8 @@ struct DaemonRoutes: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: result)))
         }
         let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
-        let streamsElements = descriptor.streams == true
-        // A large body is held only until sent, so that the daemon does not hold a large
-        // argument and its result at once; a retry policy needs it for the next attempt.
-        let callRequest = Self.request(function: function, wantsOutput: wantsStream, bytes: bytes, body: consume body, sentOnce: retry.attempts <= 1)
+        let streamsElements = plan.descriptor.streams == true
+        let callRequest = plan.request(wantsOutput: wantsStream, body: consume body)
         guard wantsStream || streamsElements else {
             do {
                 let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, caller: caller, output: nil)
@@ -335,15 +302,6 @@ struct DaemonRoutes: Sendable {
                 try await Self.stream(callRequest, pool: pool, timeout: timeout, key: key, calls: calls, caller: caller, wantsStream: wantsStream, to: &writer)
             }
         )
-    }
-
-    private static func request(function: String, wantsOutput: Bool, bytes: RawBytes, body: consuming ByteBuffer, sentOnce: Bool) -> CallRequest {
-        guard sentOnce, body.readableBytes >= SentOnceBody.threshold else {
-            return CallRequest(function: function, wantsOutput: wantsOutput, bytes: bytes, body: body)
-        }
-        var request = CallRequest(function: function, wantsOutput: wantsOutput, bytes: bytes, body: ByteBuffer())
-        request.sentOnce = SentOnceBody(body)
-        return request
     }
 
     /// Runs a call whose output or elements stream back, and writes its records as they come:
@@ -396,17 +354,11 @@ struct DaemonRoutes: Sendable {
     }
 
     func unknownApp(_ app: String) -> Response {
-        let known = manager.all.map(\.manifest.name)
-        let list = known.isEmpty ? "no apps are deployed" : "deployed apps: \(known.joined(separator: ", "))"
-        return failure(CallFailure(HoistError(.unknownApp, "no app named '\(app)'; \(list)"), known: known))
+        failure(unknownAppFailure(app))
     }
 
     func tooLarge(length: Int?, limit: Int) -> Response {
-        let size = length.map { " of \($0) bytes" } ?? ""
-        return failure(CallFailure(HoistError(
-            .bodyTooLarge,
-            "the request body\(size) is over the daemon's limit of \(limit) bytes; send less, or start the daemon with \(HoistEnvironment.maxBodySize) set higher"
-        )))
+        failure(tooLargeFailure(length: length, limit: limit))
     }
 
     static func callFailure(_ error: any Error) -> CallFailure {

@@ -225,6 +225,18 @@ let handshakePid = Function("handshakePid", parameters: "path") { (path: String)
     }
     return -1
 }
+/// Prints a line, then sleeps up to 60 s; when cancelled first, it leaves a file at `path`: the
+/// cancel reached the function.
+let awaitCancel = Function("awaitCancel", parameters: "path") { (path: String) async throws -> Bool in
+    print("waiting to be cancelled")
+    do {
+        try await Task.sleep(for: .seconds(60))
+        return false
+    } catch {
+        FileManager.default.createFile(atPath: path, contents: Data("cancelled".utf8))
+        throw error
+    }
+}
 /// Yields 0, then waits (up to 10 s) for the caller to create `path`, then yields 1 if it
 /// appeared: the caller saw the first element before the function finished.
 let handshakeStream = StreamingFunction("handshakeStream", parameters: "path") { (path: String) in
@@ -275,7 +287,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, flip, flipBytes, measure, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, handshakeBulk, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big, loud, invocationInfo]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, flip, flipBytes, measure, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, handshakeBulk, awaitCancel, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big, loud, invocationInfo]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.

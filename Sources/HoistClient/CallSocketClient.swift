@@ -1,0 +1,188 @@
+import HoistCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Foundation
+
+/// Calls to the daemon on this machine as frames on its call socket (``SocketCallHeader``):
+/// one connection carries every call of this process, many in flight at once.
+final class CallSocketClient: Sendable {
+    /// Nothing of the call was sent (no call socket, or its connection closed first): the call
+    /// may go another way.
+    struct NotSent: Error {}
+
+    let path: String
+    private let connection = NIOLockedValueBox<Connection?>(nil)
+    private let ids = NIOLockedValueBox<UInt64>(0)
+
+    private init(path: String) {
+        self.path = path
+    }
+
+    private static let clients = NIOLockedValueBox<[String: CallSocketClient]>([:])
+
+    /// The one client of this process for the call socket at `path`.
+    static func shared(path: String) -> CallSocketClient {
+        clients.withLockedValue { clients in
+            if let client = clients[path] { return client }
+            let client = CallSocketClient(path: path)
+            clients[path] = client
+            return client
+        }
+    }
+
+    /// Sends a call and waits for its result; `output` gets its output and elements as they come.
+    /// Cancelling the calling task cancels the call. Throws ``NotSent`` when nothing was sent.
+    func call(_ header: SocketCallHeader, body: ByteBuffer, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer {
+        let channel = try await connected()
+        let id = ids.withLockedValue { id -> UInt64 in
+            id += 1
+            return id
+        }
+        let head = header.encode(allocator: channel.allocator)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer, any Error>) in
+                let call = CallSocketClientHandler.Call(id: id, head: head, body: body, output: output, continuation: continuation)
+                if channel.eventLoop.inEventLoop {
+                    Self.start(call, on: channel)
+                } else {
+                    channel.eventLoop.execute { Self.start(call, on: channel) }
+                }
+            }
+        } onCancel: {
+            channel.eventLoop.execute {
+                (try? channel.pipeline.syncOperations.handler(type: CallSocketClientHandler.self))?.cancel(id)
+            }
+        }
+    }
+
+    private static func start(_ call: CallSocketClientHandler.Call, on channel: any Channel) {
+        guard let handler = try? channel.pipeline.syncOperations.handler(type: CallSocketClientHandler.self) else {
+            call.continuation.resume(throwing: NotSent())
+            return
+        }
+        handler.start(call)
+    }
+
+    private enum Connection: Sendable {
+        case connecting(EventLoopFuture<any Channel>)
+        case connected(any Channel)
+    }
+
+    /// The connection, made on first use and again after it closed (the daemon restarted).
+    private func connected() async throws -> any Channel {
+        let state = connection.withLockedValue { state -> Connection in
+            switch state {
+            case let .connected(channel) where channel.isActive: return .connected(channel)
+            case let .connecting(future): return .connecting(future)
+            default:
+                let made = Self.connect(path: path)
+                state = .connecting(made)
+                return .connecting(made)
+            }
+        }
+        switch state {
+        case let .connected(channel):
+            return channel
+        case let .connecting(future):
+            do {
+                let channel = try await future.get()
+                connection.withLockedValue { state in
+                    if case let .connecting(current) = state, current === future { state = .connected(channel) }
+                }
+                return channel
+            } catch {
+                connection.withLockedValue { state in
+                    if case let .connecting(current) = state, current === future { state = nil }
+                }
+                throw NotSent()
+            }
+        }
+    }
+
+    private static func connect(path: String) -> EventLoopFuture<any Channel> {
+        ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(WorkerFrameWriter())
+                    try channel.pipeline.syncOperations.addHandler(CallSocketClientHandler())
+                }
+            }
+            .connect(unixDomainSocketPath: path)
+    }
+}
+
+/// The calls in flight on one call-socket connection, touched on its event loop only.
+final class CallSocketClientHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = WorkerFrame
+    typealias OutboundOut = WorkerFrame
+
+    struct Call: Sendable {
+        var id: UInt64
+        var head: ByteBuffer
+        var body: ByteBuffer
+        var output: DaemonClient.OutputHandler?
+        var continuation: CheckedContinuation<ByteBuffer, any Error>
+    }
+
+    private var pending: [UInt64: Call] = [:]
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func start(_ call: Call) {
+        guard let context, context.channel.isActive else {
+            call.continuation.resume(throwing: CallSocketClient.NotSent())
+            return
+        }
+        var call = call
+        let frame = WorkerFrame(kind: .call, callID: call.id, payload: call.head, tail: call.body)
+        // The body is the frame's now; the entry keeps only what the answer needs.
+        call.body = ByteBuffer()
+        call.head = ByteBuffer()
+        pending[call.id] = call
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    func cancel(_ id: UInt64) {
+        guard pending[id] != nil, let context else { return }
+        context.writeAndFlush(wrapOutboundOut(WorkerFrame(kind: .cancel, callID: id, payload: ByteBuffer())), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.kind {
+        case .stdout: pending[frame.callID]?.output?(.stdout, frame.payload)
+        case .stderr: pending[frame.callID]?.output?(.stderr, frame.payload)
+        case .item: pending[frame.callID]?.output?(.item, frame.payload)
+        case .result:
+            pending.removeValue(forKey: frame.callID)?.continuation.resume(returning: frame.payload)
+        case .failure:
+            guard let call = pending.removeValue(forKey: frame.callID) else { return }
+            if let failure = try? JSONDecoder().decode(CallFailure.self, from: Data(frame.payload.readableBytesView)) {
+                call.continuation.resume(throwing: failure.error)
+            } else {
+                call.continuation.resume(throwing: HoistError(.badResponse, "the daemon's call socket answered with a failure that is not a CallFailure: \(String(buffer: frame.payload).prefix(300))"))
+            }
+        default:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let calls = pending.values
+        pending.removeAll()
+        for call in calls {
+            call.continuation.resume(throwing: HoistError(.daemonUnavailable, "the daemon closed the connection before answering"))
+        }
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,76 @@
+import NIOCore
+
+/// A call on the daemon's call socket (``HoistHome/callSocket``), where Hoist's own callers on
+/// the daemon's machine send calls as ``WorkerFrame``s instead of HTTP requests: no HTTP to
+/// write or parse on either side, and many calls in flight on one connection.
+///
+/// Caller → daemon: a `.call` frame with a call id of the caller's choosing (unique on its
+/// connection), this header, then the body; `.cancel` with a call's id stops that call.
+/// Daemon → caller, under the call's id: `.stdout`, `.stderr` and `.item` frames as they come,
+/// then `.result` (the result's bytes: JSON, or raw bytes when asked for and the function returns
+/// them) or `.failure` (JSON ``CallFailure``). A connection that closes cancels the calls on it
+/// that carry a key.
+package struct SocketCallHeader: Sendable, Equatable {
+    package static let version: UInt8 = 1
+
+    package var app: String
+    package var function: String
+    /// Whether the caller wants the function's output as it is printed.
+    package var wantsOutput: Bool
+    /// The same flags as ``RawBytes``: the body is raw bytes; the result is wanted as raw bytes.
+    package var bytes: RawBytes
+    /// ``CallTimeout/header``'s text, or `nil` for the function's default.
+    package var timeout: String?
+    /// ``CallKey/header``.
+    package var key: String?
+    /// ``RetryPolicy/header``'s text.
+    package var retry: String?
+    /// ``NestedCall/header``.
+    package var caller: String?
+
+    package init(app: String, function: String, wantsOutput: Bool, bytes: RawBytes = [], timeout: String? = nil, key: String? = nil, retry: String? = nil, caller: String? = nil) {
+        self.app = app
+        self.function = function
+        self.wantsOutput = wantsOutput
+        self.bytes = bytes
+        self.timeout = timeout
+        self.key = key
+        self.retry = retry
+        self.caller = caller
+    }
+
+    package func encode(allocator: ByteBufferAllocator) -> ByteBuffer {
+        let texts = [app, function, timeout ?? "", key ?? "", retry ?? "", caller ?? ""]
+        var buffer = allocator.buffer(capacity: 2 + texts.reduce(0) { $0 + 2 + $1.utf8.count })
+        buffer.writeInteger(Self.version)
+        buffer.writeInteger(UInt8(wantsOutput ? 1 : 0) | bytes.rawValue)
+        for text in texts {
+            buffer.writeInteger(UInt16(truncatingIfNeeded: text.utf8.count))
+            buffer.writeString(text)
+        }
+        return buffer
+    }
+
+    /// Reads a header from the front of `buffer`, leaving the body.
+    package init(decoding buffer: inout ByteBuffer) throws {
+        guard let version = buffer.readInteger(as: UInt8.self), let flags = buffer.readInteger(as: UInt8.self) else {
+            throw HoistError(.badArguments, "a call frame on the call socket is shorter than its header")
+        }
+        guard version == Self.version else {
+            throw HoistError(.protocolMismatch, "a call frame of version \(version) reached a daemon that reads version \(Self.version); use a Hoist of the daemon's version, or call over HTTP")
+        }
+        var texts: [String] = []
+        for _ in 0..<6 {
+            guard let length = buffer.readInteger(as: UInt16.self), let text = buffer.readString(length: Int(length)) else {
+                throw HoistError(.badArguments, "a call frame on the call socket is shorter than its header")
+            }
+            texts.append(text)
+        }
+        let optional = { (text: String) in text.isEmpty ? nil : text }
+        self.init(
+            app: texts[0], function: texts[1], wantsOutput: flags & 1 != 0,
+            bytes: RawBytes(rawValue: flags).intersection([.argument, .result]),
+            timeout: optional(texts[2]), key: optional(texts[3]), retry: optional(texts[4]), caller: optional(texts[5])
+        )
+    }
+}
