@@ -72,7 +72,7 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
             handler = { kind, bytes in printer.write(kind, bytes) }
         }
         let output = handler
-        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: UUID().uuidString, retry: target.retry, spread: true, bytes: bytes)
+        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: CallKey.unique(), retry: target.retry, spread: true, bytes: bytes)
         let result: ByteBuffer
         do {
             // Cancelling the caller's task cancels the remote call.

@@ -43,7 +43,7 @@ public struct RemoteStreamingFunction<each Arg: Codable & Sendable, Element: Cod
         let target = self.target
         let function = self.function
         return AsyncThrowingStream { continuation in
-            let key = UUID().uuidString
+            let key = CallKey.unique()
             let task = Task {
                 let printer = target.streamsOutput ? OutputPrinter(function: target.functionName) : nil
                 do {

@@ -110,7 +110,7 @@ extension SystemBackend {
     }
 
     private func outcome(of map: SystemMap, _ index: Int, output: DaemonClient.OutputHandler?) async -> Swift.Result<ByteBuffer, any Error> {
-        let call = SystemCall(app: map.app, function: map.function, body: ByteBuffer(bytes: map.inputs[index]), deadline: map.deadline, key: UUID().uuidString, retry: map.retry, spread: true)
+        let call = SystemCall(app: map.app, function: map.function, body: ByteBuffer(bytes: map.inputs[index]), deadline: map.deadline, key: CallKey.unique(), retry: map.retry, spread: true)
         do {
             return .success(try await cancellableCall(call, output: output))
         } catch {
@@ -121,7 +121,7 @@ extension SystemBackend {
     /// A call whose caller's cancellation cancels it on the system, retried while the system
     /// cannot be reached as its retry policy allows.
     package func cancellableCall(_ call: SystemCall, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer {
-        let key = call.key ?? UUID().uuidString
+        let key = call.key ?? CallKey.unique()
         var call = call
         call.key = key
         let sent = call

@@ -178,20 +178,39 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
         let sink = output
         let request = plan.request(wantsOutput: wantsOutput, body: consume body)
         let calls = routes.calls
-        Task {
+        let finish: @Sendable (Result<ByteBuffer, any Error>) -> Void = { outcome in
             let answer: WorkerFrame
-            do {
-                let result = try await plan.pool.call(request, timeout: plan.timeout, key: plan.key, calls: calls, caller: plan.caller, output: sink)
+            switch outcome {
+            case let .success(result):
                 answer = WorkerFrame(kind: .result, callID: id, payload: collected?.withLockedValue { $0 } ?? result)
-            } catch {
+            case let .failure(error):
                 answer = Self.failure(id, error)
             }
             // After the call's output: that was written from the worker's loop before its result came.
-            channel.eventLoop.execute {
-                self.inFlight[id] = nil
-                channel.writeAndFlush(answer, promise: nil)
+            if channel.eventLoop.inEventLoop {
+                self.finished(id, answer, on: channel)
+            } else {
+                channel.eventLoop.execute { self.finished(id, answer, on: channel) }
             }
         }
+        // With a worker ready the call goes out from this loop; otherwise (and for retries and
+        // nested calls) a task waits for one as HTTP calls do.
+        if plan.retry.attempts <= 1, plan.caller == nil,
+           plan.pool.pool.start(request, timeout: plan.timeout, key: plan.key, calls: calls, output: sink, complete: finish) {
+            return
+        }
+        Task {
+            do {
+                finish(.success(try await plan.pool.call(request, timeout: plan.timeout, key: plan.key, calls: calls, caller: plan.caller, output: sink)))
+            } catch {
+                finish(.failure(error))
+            }
+        }
+    }
+
+    private func finished(_ id: UInt64, _ answer: WorkerFrame, on channel: any Channel) {
+        inFlight[id] = nil
+        channel.writeAndFlush(answer, promise: nil)
     }
 
     private func reply(_ context: ChannelHandlerContext, _ frame: WorkerFrame) {

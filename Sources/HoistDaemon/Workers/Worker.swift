@@ -123,44 +123,56 @@ final class Worker: @unchecked Sendable {
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
     ) async throws -> ByteBuffer {
         try await withCheckedThrowingContinuation { continuation in
-            let (channel, alone): ((any Channel)??, Bool) = lock.withLock {
-                reserved = max(0, reserved - 1)
-                // Picked just before the process was seen to die: never sent, so safe elsewhere.
-                if dying { return (.some(nil), false) }
-                guard _state == .ready, let channel = self.channel else { return (nil, false) }
-                let alone = pending.isEmpty
-                var entry = Pending(function: request.function, complete: { continuation.resume(with: $0) }, output: output)
-                if let timeout {
-                    entry.deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
-                        self.deadlinePassed(id, after: timeout)
-                    }
-                }
-                pending[id] = entry
-                return (channel, alone)
-            }
-            guard let found = channel else {
-                continuation.resume(throwing: CallFailure(HoistError(.noWorkers, "worker \(index) of app '\(app)' is not ready")))
-                return
-            }
-            guard let channel = found else {
-                continuation.resume(throwing: NotStarted())
-                return
-            }
-            var body = request.body
-            if let once = request.sentOnce {
-                // A worker with nothing else to do starts the call as it arrives: the daemon
-                // need not keep the body to send it elsewhere. Behind other calls, it keeps it.
-                guard let held = alone ? once.take() : once.peek() else {
-                    let failure = lock.withLock { settle(id) }
-                    failure?.deadline?.cancel()
-                    failure?.complete(.failure(CallFailure(Self.bodyGone(function: request.function, bytes: once.byteCount))))
-                    return
-                }
-                body = held
-            }
-            let frame = WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: channel.allocator), tail: body)
-            channel.writeAndFlush(frame, promise: nil)
+            start(id: id, request: request, timeout: timeout, output: output) { continuation.resume(with: $0) }
         }
+    }
+
+    /// Sends a call; `complete` gets its outcome once: the result, its failure (a timeout after
+    /// `timeout` seconds), or ``NotStarted`` when the worker died before starting it.
+    func start(
+        id: UInt64,
+        request: CallRequest,
+        timeout: Double?,
+        output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
+        complete: @escaping @Sendable (Result<ByteBuffer, any Error>) -> Void
+    ) {
+        let (channel, alone): ((any Channel)??, Bool) = lock.withLock {
+            reserved = max(0, reserved - 1)
+            // Picked just before the process was seen to die: never sent, so safe elsewhere.
+            if dying { return (.some(nil), false) }
+            guard _state == .ready, let channel = self.channel else { return (nil, false) }
+            let alone = pending.isEmpty
+            var entry = Pending(function: request.function, complete: complete, output: output)
+            if let timeout {
+                entry.deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
+                    self.deadlinePassed(id, after: timeout)
+                }
+            }
+            pending[id] = entry
+            return (channel, alone)
+        }
+        guard let found = channel else {
+            complete(.failure(CallFailure(HoistError(.noWorkers, "worker \(index) of app '\(app)' is not ready"))))
+            return
+        }
+        guard let channel = found else {
+            complete(.failure(NotStarted()))
+            return
+        }
+        var body = request.body
+        if let once = request.sentOnce {
+            // A worker with nothing else to do starts the call as it arrives: the daemon
+            // need not keep the body to send it elsewhere. Behind other calls, it keeps it.
+            guard let held = alone ? once.take() : once.peek() else {
+                let failure = lock.withLock { settle(id) }
+                failure?.deadline?.cancel()
+                failure?.complete(.failure(CallFailure(Self.bodyGone(function: request.function, bytes: once.byteCount))))
+                return
+            }
+            body = held
+        }
+        let frame = WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: channel.allocator), tail: body)
+        channel.writeAndFlush(frame, promise: nil)
     }
 
     /// A call whose body was let go once sent (``SentOnceBody``) cannot be sent again.

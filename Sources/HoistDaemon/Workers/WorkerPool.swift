@@ -91,6 +91,44 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// ``call(_:timeout:key:calls:caller:output:)`` without a task to wait in, for a caller on an
+    /// event loop: when a worker is ready, the call is sent at once and `complete` gets its outcome
+    /// on that worker's loop (a call the worker died before starting goes the waiting way, to
+    /// another). Returns false, sending nothing, when no worker is ready: then wait in `call`.
+    /// Not for nested calls, which have their own rules.
+    func start(
+        _ request: CallRequest, timeout: Double?, key: String?, calls: CallRegistry?,
+        output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
+        complete: @escaping @Sendable (Result<ByteBuffer, any Error>) -> Void
+    ) -> Bool {
+        guard let worker = pickWorker() else { return false }
+        let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
+        if let key, let calls {
+            do {
+                try calls.register(key, worker: worker, id: id)
+            } catch {
+                worker.releaseReservation()
+                complete(.failure(error))
+                return true
+            }
+        }
+        worker.start(id: id, request: request, timeout: timeout, output: output) { result in
+            if let key, let calls { calls.unregister(key) }
+            guard case let .failure(error) = result, error is NotStarted else { return complete(result) }
+            if let once = request.sentOnce, once.wasTaken {
+                return complete(.failure(CallFailure(Worker.bodyGone(function: request.function, bytes: once.byteCount))))
+            }
+            Task {
+                do {
+                    complete(.success(try await self.call(request, timeout: timeout, key: key, calls: calls, output: output)))
+                } catch {
+                    complete(.failure(error))
+                }
+            }
+        }
+        return true
+    }
+
     /// Sends `batch` to the least busy ready worker as one frame, waiting for one to be ready as
     /// ``call(_:timeout:key:calls:caller:output:)`` does. `complete` gets each call's outcome by
     /// position (``NotStarted`` for those a dying worker never started: they may be sent again).
