@@ -112,7 +112,7 @@ public final class ClusterSessions: Sendable {
                 let last = NIOLockedValueBox(connected)
                 members.append(.init(label: host.description, client: connected.client) {
                     // The tunnel to a daemon that went away is closed before a new one opens.
-                    if let tunnel = last.withLockedValue({ $0.tunnel }) {
+                    for tunnel in last.withLockedValue({ $0.tunnels }) {
                         await bootstrap.ssh.cancelForward(tunnel)
                     }
                     let next = try await bootstrap.connect()

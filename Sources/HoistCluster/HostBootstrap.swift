@@ -64,9 +64,9 @@ public struct HostBootstrap: Sendable {
         public var uploaded: Bool
         /// The SHA-256 of the daemon's certificate (``Cluster/Connection/tls``), to pin.
         public var certificateFingerprint: String?
-        /// The forward that carries ``client`` (``Cluster/Connection/tunnel``), closed before a
-        /// reconnect opens another.
-        public var tunnel: SSHTransport.Forward?
+        /// The forwards that carry ``client`` (``Cluster/Connection/tunnel``): the daemon's socket
+        /// and, when it has one, its call socket; closed before a reconnect opens others.
+        public var tunnels: [SSHTransport.Forward]
     }
 
     /// How the host's daemon is reached.
@@ -114,16 +114,16 @@ public struct HostBootstrap: Sendable {
             try await startDaemon(start, listener: .preferred(for: cluster.connection), facts: &facts)
             started = true
         }
-        var (client, health, tunnel) = try await reach(&facts, start: start, started: &started)
+        var (client, health, tunnels) = try await reach(&facts, start: start, started: &started)
         if health.protocolVersion != DaemonAPI.protocolVersion {
             try await replace(pid: health.pid, home: facts.hoistHome, reason: "(Hoist \(health.version)) speaks protocol \(health.protocolVersion), this program \(DaemonAPI.protocolVersion)")
-            if let tunnel { await ssh.cancelForward(tunnel) }
+            for tunnel in tunnels { await ssh.cancelForward(tunnel) }
             try await startDaemon(start, listener: .preferred(for: cluster.connection), facts: &facts)
             started = true
-            (client, health, tunnel) = try await reach(&facts, start: start, started: &started)
+            (client, health, tunnels) = try await reach(&facts, start: start, started: &started)
         }
         facts.daemonPid = health.pid
-        return Connected(client: client, facts: facts, health: health, started: started, sha256: sha, uploaded: uploaded, certificateFingerprint: client.pinnedFingerprint, tunnel: tunnel)
+        return Connected(client: client, facts: facts, health: health, started: started, sha256: sha, uploaded: uploaded, certificateFingerprint: client.pinnedFingerprint, tunnels: tunnels)
     }
 
     /// What a daemon start needs besides its listener.
@@ -153,18 +153,21 @@ public struct HostBootstrap: Sendable {
     /// socket is forwarded to a local socket; when the host's sshd refuses that, the daemon is
     /// reached over loopback TCP with its token instead (restarted with a TCP listener if it had
     /// none), with a warning.
-    private func reach(_ facts: inout Facts, start: Start, started: inout Bool) async throws -> (DaemonClient, DaemonAPI.Health, SSHTransport.Forward?) {
+    private func reach(_ facts: inout Facts, start: Start, started: inout Bool) async throws -> (DaemonClient, DaemonAPI.Health, [SSHTransport.Forward]) {
         guard cluster.connection == .tunnel else {
             guard let port = facts.daemonPort else { throw HoistError(.daemonUnavailable, "the daemon on \(host) has no TCP port (no daemon.port in \(facts.hoistHome))") }
             let (client, tunnel) = try await client(listener: .tcp, port: port, address: start.address, home: facts.hoistHome)
-            return (client, try await health(of: client, home: facts.hoistHome, started: started), tunnel)
+            return (client, try await health(of: client, home: facts.hoistHome, started: started), tunnel.map { [$0] } ?? [])
         }
         if facts.daemonSocket {
             let (client, tunnel) = try await client(listener: .socket, port: nil, address: start.address, home: facts.hoistHome)
             // A just-started daemon answers at once; refused forwards fail every attempt.
             for attempt in 0..<(started ? 20 : 3) {
                 if attempt > 0 { try await Task.sleep(for: .milliseconds(50)) }
-                if let health = try? await client.health(timeout: .seconds(2)) { return (client, health, tunnel) }
+                if let health = try? await client.health(timeout: .seconds(2)) {
+                    let (framed, tunnels) = await addingCallSocket(to: client, home: facts.hoistHome, tunnel: tunnel!)
+                    return (framed, health, tunnels)
+                }
             }
             await ssh.cancelForward(tunnel!)
             FileHandle.standardError.write(Data("hoist: warning: \(host)'s sshd refuses to forward its daemon's Unix socket (AllowStreamLocalForwarding); reaching the daemon over the host's TCP loopback instead, with its token on every route\n".utf8))
@@ -178,7 +181,20 @@ public struct HostBootstrap: Sendable {
             started = true
         }
         let (client, tunnel) = try await client(listener: .tcp, port: facts.daemonPort!, address: start.address, home: facts.hoistHome)
-        return (client, try await health(of: client, home: facts.hoistHome, started: started), tunnel)
+        return (client, try await health(of: client, home: facts.hoistHome, started: started), tunnel.map { [$0] } ?? [])
+    }
+
+    /// `client` with the daemon's call socket forwarded as well, when the daemon has one (one of
+    /// an older Hoist does not): its calls then cross the tunnel as frames rather than HTTP.
+    /// Without it, or when the forward fails, calls go as HTTP through the socket's tunnel.
+    private func addingCallSocket(to client: DaemonClient, home: String, tunnel: SSHTransport.Forward) async -> (DaemonClient, [SSHTransport.Forward]) {
+        let remote = home + "/" + HoistHome.callSocketFileName
+        guard let socketPath = client.socketPath,
+              let probe = try? await ssh.run("test -S \(quoted(remote))"), probe.status == 0,
+              let local = try? ssh.localSocketPath() else { return (client, [tunnel]) }
+        let forward = SSHTransport.Forward.socket(local: local, remote: remote)
+        guard (try? await ssh.forward(forward)) != nil else { return (client, [tunnel]) }
+        return (DaemonClient(socketPath: socketPath, token: client.token, callSocketPath: local), [tunnel, forward])
     }
 
     /// Where the daemon listens on the host: its loopback for a tunnel, otherwise the address

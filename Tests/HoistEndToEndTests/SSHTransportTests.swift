@@ -87,9 +87,9 @@ struct ClusterTests {
         let run = try TestHosts.scenario("cluster-socket")
         #expect(run.status == 0, "\(run.stderr)")
         let lines = Set(run.stdout.split(separator: "\n").map(String.init))
-        for line in ["hoist-a.call=42", "hoist-a.nested=42", "hoist-a.fanOut=90,11,3", "hoist-a.crash=workerCrashed,true", "hoist-a.endpoint=http+unix", "hoist-a.again=false,socket", "hoist-a.status=[\"testapp\"]",
+        for line in ["hoist-a.call=42", "hoist-a.nested=42", "hoist-a.fanOut=90,11,3", "hoist-a.crash=workerCrashed,true", "hoist-a.endpoint=http+unix", "hoist-a.again=false,socket+socket", "hoist-a.status=[\"testapp\"]",
                      "hoist-nosock.call=42", "hoist-nosock.endpoint=http", "hoist-nosock.again=false,port", "hoist-nosock.status=[\"testapp\"]",
-                     "hoist-quote.call=42", "hoist-quote.endpoint=http+unix", "hoist-quote.again=false,socket", "hoist-quote.down=ok"] {
+                     "hoist-quote.call=42", "hoist-quote.endpoint=http+unix", "hoist-quote.again=false,socket+socket", "hoist-quote.down=ok"] {
             #expect(lines.contains(line), "missing \(line) in \(run.stdout)")
         }
         #expect(run.stderr.contains("hoist-nosock's sshd refuses to forward its daemon's Unix socket"), "no warning in: \(run.stderr)")

@@ -54,7 +54,8 @@ public struct HoistHome: Sendable, Hashable {
     /// The daemon's call socket (mode 0600 in this 0700 directory, peers checked by uid), where
     /// Hoist's own callers on this machine send calls as frames rather than HTTP requests
     /// (``SocketCallHeader``).
-    public var callSocket: String { root + "/calls.sock" }
+    public var callSocket: String { root + "/" + Self.callSocketFileName }
+    public static let callSocketFileName = "calls.sock"
     public var daemonLockFile: String { root + "/daemon.lock" }
     /// Where a daemon started with `HOIST_TLS=1` keeps its certificate and key.
     public var tlsDirectory: String { root + "/tls" }

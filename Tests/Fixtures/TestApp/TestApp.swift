@@ -576,7 +576,7 @@ struct TestApp: HoistApp {
                 // A second session finds the daemon and reaches it the same way.
                 ClusterSessions.shared.forget(cluster)
                 let again = try await HostBootstrap(host: cluster.hosts[0], cluster: cluster).connect()
-                print("\(name).again=\(again.started),\(again.tunnel.map { if case .socket = $0 { "socket" } else { "port" } } ?? "none")")
+                print("\(name).again=\(again.started),\(again.tunnels.isEmpty ? "none" : again.tunnels.map { if case .socket = $0 { "socket" } else { "port" } }.joined(separator: "+"))")
                 print("\(name).status=\(await ClusterControl(cluster: cluster).status().first?.apps ?? [])")
                 if name != "hoist-quote" {
                     // Left running: the test checks what listens, then stops it.
