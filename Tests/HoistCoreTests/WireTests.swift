@@ -16,6 +16,27 @@ struct WireTests {
         #expect(throws: HoistError.self) { _ = try CallRequest(decoding: ByteBuffer(bytes: [0, 9, 65])) }
     }
 
+    @Test("call-socket headers round-trip with the body after them; a short or unknown-version header is refused")
+    func socketCallHeader() throws {
+        let headers = [
+            SocketCallHeader(app: "demo", function: "summer", wantsOutput: false),
+            SocketCallHeader(app: "démo", function: "f", wantsOutput: true, bytes: [.argument, .result], timeout: "2.5", key: "k-1", retry: "3;0.2;crashed", caller: "d/demo/v1/2"),
+        ]
+        for header in headers {
+            var buffer = header.encode(allocator: ByteBufferAllocator())
+            buffer.writeString("[1,2]")
+            let decoded = try SocketCallHeader(decoding: &buffer)
+            #expect(decoded == header)
+            #expect(String(buffer: buffer) == "[1,2]")
+        }
+        var short = headers[1].encode(allocator: ByteBufferAllocator())
+        short.moveWriterIndex(to: short.writerIndex - 3)
+        #expect(throws: HoistError.self) { _ = try SocketCallHeader(decoding: &short) }
+        var future = ByteBuffer(bytes: [SocketCallHeader.version + 1, 0])
+        let error = try #require(throws: HoistError.self) { _ = try SocketCallHeader(decoding: &future) }
+        #expect(error.code == .protocolMismatch)
+    }
+
     @Test("call-stream records survive any split into chunks", arguments: [1, 2, 3, 7, 64])
     func callStream(chunkSize: Int) throws {
         var stream = ByteBuffer()

@@ -102,21 +102,20 @@ final class WorkerPool: @unchecked Sendable {
         complete: @escaping @Sendable (Result<ByteBuffer, any Error>) -> Void
     ) -> Bool {
         guard let worker = pickWorker() else { return false }
-        let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
-        if let key, let calls {
-            do {
-                try calls.register(key, worker: worker, id: id)
-            } catch {
-                worker.releaseReservation()
-                complete(.failure(error))
-                return true
-            }
+        let id: UInt64
+        do {
+            id = try newCall(on: worker, key: key, calls: calls)
+        } catch {
+            complete(.failure(error))
+            return true
         }
         worker.start(id: id, request: request, timeout: timeout, output: output) { result in
             if let key, let calls { calls.unregister(key) }
             guard case let .failure(error) = result, error is NotStarted else { return complete(result) }
-            if let once = request.sentOnce, once.wasTaken {
-                return complete(.failure(CallFailure(Worker.bodyGone(function: request.function, bytes: once.byteCount))))
+            do {
+                try Self.checkResendable(request)
+            } catch {
+                return complete(.failure(error))
             }
             Task {
                 do {
@@ -192,6 +191,19 @@ final class WorkerPool: @unchecked Sendable {
     /// Sends the call to `worker`, cancellable under `key`; `nil` when the worker died before
     /// starting it (the call is then safe to send elsewhere, unless its body was let go).
     private func send(_ request: CallRequest, to worker: Worker, timeout: Double?, key: String?, calls: CallRegistry?, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async throws -> ByteBuffer? {
+        let id = try newCall(on: worker, key: key, calls: calls)
+        defer { if let key, let calls { calls.unregister(key) } }
+        do {
+            return try await worker.call(id: id, request: request, timeout: timeout, output: output)
+        } catch is NotStarted {
+            try Self.checkResendable(request)
+            return nil
+        }
+    }
+
+    /// A new call id on `worker`, registered under `key` for cancelling; when the key is refused,
+    /// the worker's reservation is let go.
+    private func newCall(on worker: Worker, key: String?, calls: CallRegistry?) throws -> UInt64 {
         let id = Self.callIDs.withLockedValue { $0 += 1; return $0 }
         if let key, let calls {
             do {
@@ -201,14 +213,13 @@ final class WorkerPool: @unchecked Sendable {
                 throw error
             }
         }
-        defer { if let key, let calls { calls.unregister(key) } }
-        do {
-            return try await worker.call(id: id, request: request, timeout: timeout, output: output)
-        } catch is NotStarted {
-            if let once = request.sentOnce, once.wasTaken {
-                throw CallFailure(Worker.bodyGone(function: request.function, bytes: once.byteCount))
-            }
-            return nil
+        return id
+    }
+
+    /// Throws when a call its worker never started cannot go to another: its body was let go.
+    private static func checkResendable(_ request: CallRequest) throws {
+        if let once = request.sentOnce, once.wasTaken {
+            throw CallFailure(Worker.bodyGone(function: request.function, bytes: once.byteCount))
         }
     }
 
