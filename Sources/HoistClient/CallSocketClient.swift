@@ -128,9 +128,11 @@ final class CallSocketClientHandler: ChannelInboundHandler, @unchecked Sendable 
 
     private var pending: [UInt64: Call] = [:]
     private var context: ChannelHandlerContext?
+    private var calls: FlushCoalescer?
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        calls = FlushCoalescer(channel: context.channel)
     }
 
     func start(_ call: Call) {
@@ -144,7 +146,7 @@ final class CallSocketClientHandler: ChannelInboundHandler, @unchecked Sendable 
         call.body = ByteBuffer()
         call.head = ByteBuffer()
         pending[call.id] = call
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        calls?.send(frame)
     }
 
     func cancel(_ id: UInt64) {

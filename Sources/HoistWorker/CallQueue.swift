@@ -22,6 +22,8 @@ final class CallQueue: @unchecked Sendable {
     /// Whether a task is taking calls from the queue.
     private var taking = false
     private var channel: (any Channel)?
+    /// Answers go out through this, flushed once for those written in one pass of the loop.
+    private var replies: FlushCoalescer?
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     private let running: RunningCall
     private let serve: Serve
@@ -51,6 +53,7 @@ final class CallQueue: @unchecked Sendable {
 
     /// Under `lock`: whether the caller must start a task to take the calls.
     private func startsTaking(on channel: any Channel) -> Bool {
+        if self.channel !== channel { replies = FlushCoalescer(channel: channel) }
         self.channel = channel
         if taking { return false }
         taking = true
@@ -76,15 +79,15 @@ final class CallQueue: @unchecked Sendable {
 
     private func take() async {
         while true {
-            let (next, channel, waiters) = lock.withLock { () -> (Item?, (any Channel)?, [CheckedContinuation<Void, Never>]) in
-                if let item = items.popFirst() { return (item, self.channel, []) }
+            let (next, channel, replies, waiters) = lock.withLock { () -> (Item?, (any Channel)?, FlushCoalescer?, [CheckedContinuation<Void, Never>]) in
+                if let item = items.popFirst() { return (item, self.channel, self.replies, []) }
                 taking = false
                 // Before another task can be attached: its cancel must not be cleared.
                 running.finish()
                 defer { idleWaiters = [] }
-                return (nil, nil, idleWaiters)
+                return (nil, nil, nil, idleWaiters)
             }
-            guard let item = next, let channel else {
+            guard let item = next, let channel, let replies else {
                 for waiter in waiters { waiter.resume() }
                 return
             }
@@ -93,7 +96,7 @@ final class CallQueue: @unchecked Sendable {
             case let .call(callID, _), let .batched(callID, _): id = callID
             }
             guard running.begin(id) else {
-                channel.writeAndFlush(WorkerRuntime.failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: id), promise: nil)
+                replies.send(WorkerRuntime.failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: id))
                 continue
             }
             hoist_crash_set_call(id)
@@ -112,7 +115,7 @@ final class CallQueue: @unchecked Sendable {
             }
             hoist_crash_set_call(0)
             running.end()
-            channel.writeAndFlush(reply, promise: nil)
+            replies.send(reply)
             if Task.isCancelled {
                 // The cancel was for the call that just ended.
                 running.finish()

@@ -88,6 +88,8 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
     /// The calls in flight on this connection and their keys, touched on its event loop only:
     /// a cancel frame or the connection's end cancels them by key.
     private var inFlight: [UInt64: String?] = [:]
+    /// Answers, flushed once for those written in one pass of the loop.
+    private var answers: FlushCoalescer?
 
     init(routes: DaemonRoutes, allowedUIDs: Set<UInt32>, logger: Logger) {
         self.routes = routes
@@ -96,6 +98,7 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        answers = FlushCoalescer(channel: context.channel)
         guard let provider = context.channel as? any SocketOptionProvider else {
             context.close(promise: nil)
             return
@@ -210,7 +213,7 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
 
     private func finished(_ id: UInt64, _ answer: WorkerFrame, on channel: any Channel) {
         inFlight[id] = nil
-        channel.writeAndFlush(answer, promise: nil)
+        answers?.send(answer)
     }
 
     private func reply(_ context: ChannelHandlerContext, _ frame: WorkerFrame) {

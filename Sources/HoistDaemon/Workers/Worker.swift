@@ -34,6 +34,8 @@ final class Worker: @unchecked Sendable {
     private let lock = NIOLock()
     private var _state: State = .starting
     private var channel: (any Channel)?
+    /// Calls go out through this, flushed once for those written in one pass of the loop.
+    private var calls: FlushCoalescer?
     private var pending: [UInt64: Pending] = [:]
     /// Calls the worker was asked to cancel and has not yet answered.
     private var cancelling: Set<UInt64> = []
@@ -82,6 +84,7 @@ final class Worker: @unchecked Sendable {
         let waiters: [CheckedContinuation<Void, any Error>] = lock.withLock {
             guard _state == .starting else { return [] }
             self.channel = channel
+            calls = FlushCoalescer(channel: channel)
             _state = .ready
             defer { readyWaiters = [] }
             return readyWaiters
@@ -136,11 +139,11 @@ final class Worker: @unchecked Sendable {
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
         complete: @escaping @Sendable (Result<ByteBuffer, any Error>) -> Void
     ) {
-        let (channel, alone): ((any Channel)??, Bool) = lock.withLock {
+        let (channel, alone, calls): ((any Channel)??, Bool, FlushCoalescer?) = lock.withLock {
             reserved = max(0, reserved - 1)
             // Picked just before the process was seen to die: never sent, so safe elsewhere.
-            if dying { return (.some(nil), false) }
-            guard _state == .ready, let channel = self.channel else { return (nil, false) }
+            if dying { return (.some(nil), false, nil) }
+            guard _state == .ready, let channel = self.channel else { return (nil, false, nil) }
             let alone = pending.isEmpty
             var entry = Pending(function: request.function, complete: complete, output: output)
             if let timeout {
@@ -149,7 +152,7 @@ final class Worker: @unchecked Sendable {
                 }
             }
             pending[id] = entry
-            return (channel, alone)
+            return (channel, alone, self.calls)
         }
         guard let found = channel else {
             complete(.failure(CallFailure(HoistError(.noWorkers, "worker \(index) of app '\(app)' is not ready"))))
@@ -172,7 +175,7 @@ final class Worker: @unchecked Sendable {
             body = held
         }
         let frame = WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: channel.allocator), tail: body)
-        channel.writeAndFlush(frame, promise: nil)
+        if let calls { calls.send(frame) } else { channel.writeAndFlush(frame, promise: nil) }
     }
 
     /// A call whose body was let go once sent (``SentOnceBody``) cannot be sent again.
