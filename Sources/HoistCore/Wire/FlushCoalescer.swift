@@ -1,8 +1,9 @@
 import NIOCore
 
-/// Frames for one channel, flushed once for all those written in one pass of its event loop's
-/// tasks: under load, many frames go out in one `write(2)` and wake their reader once, rather
-/// than a system call and a wake-up each. A lone frame is flushed by the next task on the loop.
+/// Frames for one channel: the first of a pass of its event loop's tasks goes out at once, those
+/// after it in the same pass are flushed together at its end. Under load many frames then go out
+/// in one `write(2)` and wake their reader once, rather than a system call and a wake-up each,
+/// and a lone frame is not held back.
 package final class FlushCoalescer: @unchecked Sendable {
     private let channel: any Channel
     /// Touched on the channel's event loop only.
@@ -12,7 +13,7 @@ package final class FlushCoalescer: @unchecked Sendable {
         self.channel = channel
     }
 
-    /// Writes `frame`, from any thread; it is flushed after what the loop has queued already.
+    /// Writes `frame`, from any thread.
     package func send(_ frame: WorkerFrame) {
         if channel.eventLoop.inEventLoop {
             write(frame)
@@ -22,8 +23,13 @@ package final class FlushCoalescer: @unchecked Sendable {
     }
 
     private func write(_ frame: WorkerFrame) {
-        channel.write(frame, promise: nil)
-        guard !scheduled else { return }
+        guard !scheduled else {
+            // Frames after the first in this pass wait for the flush at its end.
+            channel.write(frame, promise: nil)
+            return
+        }
+        // The first goes at once: a lone frame is not held back.
+        channel.writeAndFlush(frame, promise: nil)
         scheduled = true
         channel.eventLoop.execute {
             self.scheduled = false
