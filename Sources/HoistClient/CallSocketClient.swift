@@ -34,46 +34,43 @@ final class CallSocketClient: Sendable {
     /// Sends a call and waits for its result; `output` gets its output and elements as they come.
     /// Cancelling the calling task cancels the call. Throws ``NotSent`` when nothing was sent.
     func call(_ header: SocketCallHeader, body: ByteBuffer, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer {
-        let channel = try await connected()
+        let link = try await connected()
         let id = ids.withLockedValue { id -> UInt64 in
             id += 1
             return id
         }
-        let head = header.encode(allocator: channel.allocator)
+        let head = header.encode(allocator: link.channel.allocator)
+        let loop = link.channel.eventLoop
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer, any Error>) in
                 let call = CallSocketClientHandler.Call(id: id, head: head, body: body, output: output, continuation: continuation)
-                if channel.eventLoop.inEventLoop {
-                    Self.start(call, on: channel)
+                if loop.inEventLoop {
+                    link.handler.start(call)
                 } else {
-                    channel.eventLoop.execute { Self.start(call, on: channel) }
+                    loop.execute { link.handler.start(call) }
                 }
             }
         } onCancel: {
-            channel.eventLoop.execute {
-                (try? channel.pipeline.syncOperations.handler(type: CallSocketClientHandler.self))?.cancel(id)
-            }
+            loop.execute { link.handler.cancel(id) }
         }
     }
 
-    private static func start(_ call: CallSocketClientHandler.Call, on channel: any Channel) {
-        guard let handler = try? channel.pipeline.syncOperations.handler(type: CallSocketClientHandler.self) else {
-            call.continuation.resume(throwing: NotSent())
-            return
-        }
-        handler.start(call)
+    /// A connection and the handler of its calls (looked up once, not per call).
+    private struct Link: Sendable {
+        var channel: any Channel
+        var handler: CallSocketClientHandler
     }
 
     private enum Connection: Sendable {
-        case connecting(EventLoopFuture<any Channel>)
-        case connected(any Channel)
+        case connecting(EventLoopFuture<Link>)
+        case connected(Link)
     }
 
     /// The connection, made on first use and again after it closed (the daemon restarted).
-    private func connected() async throws -> any Channel {
+    private func connected() async throws -> Link {
         let state = connection.withLockedValue { state -> Connection in
             switch state {
-            case let .connected(channel) where channel.isActive: return .connected(channel)
+            case let .connected(link) where link.channel.isActive: return .connected(link)
             case let .connecting(future): return .connecting(future)
             default:
                 let made = Self.connect(path: path)
@@ -82,15 +79,15 @@ final class CallSocketClient: Sendable {
             }
         }
         switch state {
-        case let .connected(channel):
-            return channel
+        case let .connected(link):
+            return link
         case let .connecting(future):
             do {
-                let channel = try await future.get()
+                let link = try await future.get()
                 connection.withLockedValue { state in
-                    if case let .connecting(current) = state, current === future { state = .connected(channel) }
+                    if case let .connecting(current) = state, current === future { state = .connected(link) }
                 }
-                return channel
+                return link
             } catch {
                 connection.withLockedValue { state in
                     if case let .connecting(current) = state, current === future { state = nil }
@@ -100,7 +97,7 @@ final class CallSocketClient: Sendable {
         }
     }
 
-    private static func connect(path: String) -> EventLoopFuture<any Channel> {
+    private static func connect(path: String) -> EventLoopFuture<Link> {
         ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -110,6 +107,9 @@ final class CallSocketClient: Sendable {
                 }
             }
             .connect(unixDomainSocketPath: path)
+            .flatMap { channel in
+                channel.pipeline.handler(type: CallSocketClientHandler.self).map { Link(channel: channel, handler: $0) }
+            }
     }
 }
 
