@@ -158,6 +158,7 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
         }
         inFlight[id] = plan.key
         let channel = context.channel
+        let answers = self.answers
         // What the function prints goes back when asked for. A streaming function's elements go
         // back as they come to a caller taking output; to one that is not, they are its result,
         // as newline-delimited JSON (what HTTP answers such a caller).
@@ -175,7 +176,7 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
             }
         } else if wantsOutput {
             output = { kind, bytes in
-                channel.writeAndFlush(WorkerFrame(kind: kind, callID: id, payload: bytes), promise: nil)
+                answers?.send(WorkerFrame(kind: kind, callID: id, payload: bytes))
             }
         }
         let sink = output
@@ -191,9 +192,9 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
             }
             // After the call's output: that was written from the worker's loop before its result came.
             if channel.eventLoop.inEventLoop {
-                self.finished(id, answer, on: channel)
+                self.finished(id, answer)
             } else {
-                channel.eventLoop.execute { self.finished(id, answer, on: channel) }
+                channel.eventLoop.execute { self.finished(id, answer) }
             }
         }
         // With a worker ready the call goes out from this loop; otherwise (and for retries and
@@ -211,7 +212,7 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
         }
     }
 
-    private func finished(_ id: UInt64, _ answer: WorkerFrame, on channel: any Channel) {
+    private func finished(_ id: UInt64, _ answer: WorkerFrame) {
         inFlight[id] = nil
         answers?.send(answer)
     }
