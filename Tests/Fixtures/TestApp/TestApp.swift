@@ -684,11 +684,15 @@ struct TestApp: HoistApp {
             print("builtThere=\(session.binaries[host.description].map { $0 != local } ?? false)")
             // A file the package no longer has (as after a rename) is removed from the host's
             // copy before the next build, which would otherwise fail to compile it.
+            // Only this checkout's copy (named after its directory): a host that other checkouts
+            // of the package were built on keeps theirs, which this sync does not touch.
             let ssh = SSHTransport(host: host)
-            try await ssh.check(#"for d in "$HOME"/.hoist/src/*/Sources/HoistCore; do echo 'this is not Swift' > "$d/Stale.swift"; done"#)
+            let name = URL(fileURLWithPath: try PackageSync.findPackage()).lastPathComponent.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }
+            let copy = try await ssh.check(#"echo "$HOME""#).trimmingCharacters(in: .whitespacesAndNewlines) + "/.hoist/src/\(name)/"
+            try await ssh.check("echo 'this is not Swift' > '\(copy)Sources/HoistCore/Stale.swift'")
             ClusterSessions.shared.forget(cluster)
             _ = try await HostBootstrap(host: host, cluster: cluster).connect()
-            let left = try await ssh.run(#"ls "$HOME"/.hoist/src/*/Sources/HoistCore/Stale.swift 2>/dev/null | wc -l"#).stdout
+            let left = try await ssh.run("ls '\(copy)Sources/HoistCore/Stale.swift' 2>/dev/null | wc -l").stdout
             print("staleRemoved=\(left.trimmingCharacters(in: .whitespacesAndNewlines) == "0")")
             let tooSmall = Cluster("tiny", hosts: [host], code: .build, build: .init(syncLimitBytes: 1000))
             do {
