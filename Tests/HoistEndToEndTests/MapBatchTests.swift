@@ -116,6 +116,28 @@ struct MapBatchTests {
         }
     }
 
+    @Test("an input's outcome is answered once the inputs before it have theirs, not when its chunk ends")
+    func outcomesStream() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: 1))
+            // 20 inputs on one worker go in chunks of 5; `placed` leaves a line per input served.
+            let log = daemon.home.appDirectory("testapp") + "/work/placed.log"
+            let servedAtFirst = NIOLockedValueBox<Int?>(nil)
+            let answered = NIOLockedValueBox([Int]())
+            try await daemon.client.map(app: "testapp", function: "placed", inputs: (0..<20).map { Data("[\($0), 100]".utf8) }) { index, outcome in
+                let text = try String(buffer: outcome.get())
+                #expect(text.hasPrefix("\"\(index):"), "input \(index): \(text)")
+                answered.withLockedValue { $0.append(index) }
+                let served = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count
+                servedAtFirst.withLockedValue { if $0 == nil { $0 = served } }
+            }
+            #expect(answered.withLockedValue { $0 } == Array(0..<20))
+            // Held for its chunk, the first outcome would come with five inputs served.
+            let served = try #require(servedAtFirst.withLockedValue { $0 })
+            #expect(served < 4, "the first outcome came after \(served) inputs were served")
+        }
+    }
+
     @Test("Hoist's client gets indexed outcomes and the functions' output as it comes")
     func client() async throws {
         try await withDaemon { daemon in

@@ -80,7 +80,9 @@ final class MapBatch: Sendable {
     }
 
     /// Runs every input; `outcome` gets each one's result or failure in input order, `output`
-    /// what the functions print, as it comes.
+    /// what the functions print, as it comes. An outcome is handed on as soon as every input
+    /// before it has its own, not when its chunk ends: a map of slow inputs streams its results,
+    /// and a caller that loses this daemon mid-map keeps what it had answered.
     func run(
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
         outcome: (Int, Result<ByteBuffer, CallFailure>) -> Void
@@ -88,60 +90,73 @@ final class MapBatch: Sendable {
         var held: [Int: Result<ByteBuffer, CallFailure>] = [:]
         var nextToEmit = 0
         let units = stride(from: 0, to: inputs.count, by: unitSize).map { $0..<min($0 + unitSize, inputs.count) }
-        await withTaskGroup(of: [(Int, Result<ByteBuffer, CallFailure>)].self) { group in
+        let inbox = OutcomeInbox()
+        var wakeups = inbox.wakeups.makeAsyncIterator()
+        await withTaskGroup(of: Void.self) { group in
             var next = 0
             var running = 0
-            while running < unitsInFlight, next < units.count {
-                let unit = units[next]
-                next += 1
-                running += 1
-                group.addTask { await self.run(unit, output: output) }
-            }
-            while let finished = await group.next() {
-                running -= 1
-                for (index, result) in finished { held[index] = result }
-                while let ready = held.removeValue(forKey: nextToEmit) {
-                    outcome(nextToEmit, ready)
-                    nextToEmit += 1
-                }
+            while true {
                 while running < unitsInFlight, next < units.count, units[next].lowerBound - nextToEmit < Self.reorderLimit {
                     let unit = units[next]
                     next += 1
                     running += 1
-                    group.addTask { await self.run(unit, output: output) }
+                    group.addTask {
+                        await self.run(unit, output: output, into: inbox)
+                        inbox.unitDone()
+                    }
                 }
+                guard running > 0 else { break }
+                let (outcomes, unitsDone) = inbox.take()
+                if outcomes.isEmpty, unitsDone == 0 {
+                    _ = await wakeups.next()
+                    continue
+                }
+                for (index, result) in outcomes { held[index] = result }
+                while let ready = held.removeValue(forKey: nextToEmit) {
+                    outcome(nextToEmit, ready)
+                    nextToEmit += 1
+                }
+                running -= unitsDone
             }
         }
     }
 
-    private func run(_ unit: Range<Int>, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async -> [(Int, Result<ByteBuffer, CallFailure>)] {
-        if usesChunks { return await runChunk(Array(unit), output: output) }
-        return [(unit.lowerBound, await runInput(unit.lowerBound, output: output))]
+    private func run(_ unit: Range<Int>, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?, into inbox: OutcomeInbox) async {
+        if usesChunks { return await runChunk(Array(unit), output: output, into: inbox) }
+        inbox.add(unit.lowerBound, await runInput(unit.lowerBound, output: output))
     }
 
     private func cancelledFailure(_ index: Int) -> Result<ByteBuffer, CallFailure> {
         .failure(CallFailure(HoistError(.cancelled, "the map was cancelled before input \(index) started")))
     }
 
-    /// One chunk in one frame to one worker; inputs that worker died before starting go again.
-    private func runChunk(_ indices: [Int], output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async -> [(Int, Result<ByteBuffer, CallFailure>)] {
-        var results: [(Int, Result<ByteBuffer, CallFailure>)] = []
+    /// One chunk in one frame to one worker, each outcome handed on as the worker answers it;
+    /// inputs that worker died before starting go again.
+    private func runChunk(_ indices: [Int], output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?, into inbox: OutcomeInbox) async {
         var left = indices
         while !left.isEmpty {
             if state.withLockedValue({ $0.cancelled }) {
-                results += left.map { ($0, cancelledFailure($0)) }
-                break
+                for index in left { inbox.add(index, cancelledFailure(index)) }
+                return
             }
-            let collector = Collector(count: left.count)
+            let chunk = ChunkTracker(count: left.count)
             let sent: (worker: Worker, firstID: UInt64)
             do {
+                let positions = left
                 sent = try await pool.pool.sendBatch(CallBatch(function: function, wantsOutput: wantsOutput, bodies: left.map { inputs[$0] }), output: output) { position, result in
-                    collector.set(position, result)
+                    switch result {
+                    case .success(let bytes):
+                        chunk.settle(position) { inbox.add(positions[position], .success(bytes)) }
+                    case .failure(is NotStarted):
+                        chunk.settle(position, notStarted: true)
+                    case .failure(let error):
+                        chunk.settle(position) { inbox.add(positions[position], .failure(DaemonRoutes.callFailure(error))) }
+                    }
                 }
             } catch {
                 let failure = DaemonRoutes.callFailure(error)
-                results += left.map { ($0, .failure(failure)) }
-                break
+                for index in left { inbox.add(index, .failure(failure)) }
+                return
             }
             // A cancel that came while the chunk was on its way reaches it here.
             let cancelledMeanwhile = state.withLockedValue { state -> Bool in
@@ -151,19 +166,10 @@ final class MapBatch: Sendable {
             if cancelledMeanwhile {
                 for id in sent.firstID..<sent.firstID + UInt64(left.count) { sent.worker.cancel(id) }
             }
-            let outcomes = await collector.wait()
+            let notStarted = await chunk.wait()
             _ = state.withLockedValue { $0.chunks.removeValue(forKey: sent.firstID) }
-            var notStarted: [Int] = []
-            for (position, outcome) in outcomes.enumerated() {
-                switch outcome {
-                case .success(let bytes): results.append((left[position], .success(bytes)))
-                case .failure(is NotStarted): notStarted.append(left[position])
-                case .failure(let error): results.append((left[position], .failure(DaemonRoutes.callFailure(error))))
-                }
-            }
-            left = notStarted
+            left = notStarted.map { left[$0] }
         }
-        return results
     }
 
     private func runInput(_ index: Int, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async -> Result<ByteBuffer, CallFailure> {
@@ -183,39 +189,85 @@ final class MapBatch: Sendable {
     }
 }
 
-/// Gathers a chunk's outcomes as the worker answers, for one waiter.
-private final class Collector: Sendable {
+/// A chunk's inputs as the worker answers them: which have their outcome, which the worker never
+/// started, and a waiter for the last of them.
+private final class ChunkTracker: Sendable {
     private struct State {
-        var outcomes: [Result<ByteBuffer, any Error>?]
+        var settled: [Bool]
+        var notStarted: [Int] = []
         var remaining: Int
-        var waiter: CheckedContinuation<[Result<ByteBuffer, any Error>], Never>?
+        var waiter: CheckedContinuation<[Int], Never>?
     }
     private let state: NIOLockedValueBox<State>
 
     init(count: Int) {
-        state = NIOLockedValueBox(State(outcomes: Array(repeating: nil, count: count), remaining: count))
+        state = NIOLockedValueBox(State(settled: Array(repeating: false, count: count), remaining: count))
     }
 
-    func set(_ position: Int, _ outcome: Result<ByteBuffer, any Error>) {
-        let done = state.withLockedValue { state -> (CheckedContinuation<[Result<ByteBuffer, any Error>], Never>, [Result<ByteBuffer, any Error>])? in
-            guard state.outcomes[position] == nil else { return nil }
-            state.outcomes[position] = outcome
+    /// Settles a position on its first outcome: `deliver` hands it on (before the waiter wakes,
+    /// so the chunk never ends ahead of its last outcome); later ones are dropped.
+    func settle(_ position: Int, notStarted: Bool = false, deliver: () -> Void = {}) {
+        let first = state.withLockedValue { state -> Bool in
+            guard !state.settled[position] else { return false }
+            state.settled[position] = true
+            if notStarted { state.notStarted.append(position) }
+            return true
+        }
+        guard first else { return }
+        deliver()
+        // Counted only once handed on: a waiter that finds none remaining has every outcome.
+        let done = state.withLockedValue { state -> (CheckedContinuation<[Int], Never>, [Int])? in
             state.remaining -= 1
             guard state.remaining == 0, let waiter = state.waiter else { return nil }
             state.waiter = nil
-            return (waiter, state.outcomes.map { $0! })
+            return (waiter, state.notStarted.sorted())
         }
-        if let (waiter, outcomes) = done { waiter.resume(returning: outcomes) }
+        if let (waiter, positions) = done { waiter.resume(returning: positions) }
     }
 
-    func wait() async -> [Result<ByteBuffer, any Error>] {
+    /// The positions the worker never started, once every position is settled.
+    func wait() async -> [Int] {
         await withCheckedContinuation { continuation in
-            let ready = state.withLockedValue { state -> [Result<ByteBuffer, any Error>]? in
-                if state.remaining == 0 { return state.outcomes.map { $0! } }
+            let ready = state.withLockedValue { state -> [Int]? in
+                if state.remaining == 0 { return state.notStarted.sorted() }
                 state.waiter = continuation
                 return nil
             }
             if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}
+
+/// Outcomes and finished units on their way from the units of a batch to the loop that hands
+/// them on in order, and a wake-up for that loop: what arrives while it works is taken at once.
+private final class OutcomeInbox: Sendable {
+    private struct State {
+        var outcomes: [(Int, Result<ByteBuffer, CallFailure>)] = []
+        var unitsDone = 0
+    }
+    private let state = NIOLockedValueBox(State())
+    let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    init() {
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func add(_ index: Int, _ outcome: Result<ByteBuffer, CallFailure>) {
+        state.withLockedValue { $0.outcomes.append((index, outcome)) }
+        wake.yield()
+    }
+
+    func unitDone() {
+        state.withLockedValue { $0.unitsDone += 1 }
+        wake.yield()
+    }
+
+    /// What arrived since the last take.
+    func take() -> (outcomes: [(Int, Result<ByteBuffer, CallFailure>)], unitsDone: Int) {
+        state.withLockedValue { state in
+            defer { state = State() }
+            return (state.outcomes, state.unitsDone)
         }
     }
 }

@@ -56,9 +56,18 @@ let sleepy = Function("sleepy", parameters: "milliseconds") { (ms: Int) async th
     try await Task.sleep(for: .milliseconds(ms))
     return getpid()
 }
-/// Which login user (so which test host) served the call, after `ms` milliseconds.
+/// Which login user (so which test host) served the call, after `ms` milliseconds. Each call
+/// leaves a line in `placed.log` in the app's working directory, so a test can tell how many
+/// inputs a host has served.
 let placed = Function("placed", parameters: "input", "milliseconds") { (input: Int, ms: Int) async throws -> String in
     try await Task.sleep(for: .milliseconds(ms))
+    // O_APPEND: the workers add their lines without overwriting each other's.
+    let log = open("placed.log", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+    if log >= 0 {
+        let line = Array("\(input)\n".utf8)
+        _ = line.withUnsafeBytes { write(log, $0.baseAddress, $0.count) }
+        close(log)
+    }
     return "\(input):" + (getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "?")
 }
 let whoami = Function("whoami") { () in
@@ -722,10 +731,19 @@ struct TestApp: HoistApp {
             print("pairOrdered=\(served.map { Int($0.split(separator: ":")[0])! } == Array(0..<200))")
             print("pairUsers=\(Set(served.map { $0.split(separator: ":")[1] }).sorted().joined(separator: ","))")
 
-            // hoist-b's daemon is killed while a map runs: its calls go to hoist-a.
+            // hoist-b's daemon is killed while a map runs, once it has served a few of the map's
+            // inputs (not after a fixed time, which a loaded machine may spend before any): its
+            // calls go to hoist-a, and what it answered before it died is kept.
             let victim = SSHTransport(host: pair.hosts[1])
+            let log = #""$HOME/.hoist/apps/testapp/work/placed.log""#
+            try await victim.check("rm -f \(log)")
             let killer = Task {
-                try await Task.sleep(for: .milliseconds(400))
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    let served = try await victim.run("cat \(log) 2>/dev/null | wc -l").stdout
+                    if (Int(served.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 4 { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
                 try await victim.check(#"kill -9 "$(cat "$HOME/.hoist/daemon.pid")""#)
             }
             let survived = try await remote.starmap((0..<300).map { ($0, 20) })
