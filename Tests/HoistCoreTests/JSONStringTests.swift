@@ -35,6 +35,39 @@ struct JSONStringTests {
         #expect(JSONString.decode(Data([0x22, 0xFF, 0xFE, 0x22])) == nil)
     }
 
+    @Test("a string over the huge-page size decodes the same: ASCII, other UTF-8, and invalid UTF-8 refused")
+    func large() throws {
+        let size = HugePages.threshold + 33
+        let ascii = String(repeating: "a", count: size)
+        let asciiBack = JSONString.decode(try #require(JSONString.encode(ascii))) == ascii
+        #expect(asciiBack)
+        let accented = String(repeating: "é", count: size / 2)
+        let accentedBack = JSONString.decode(try #require(JSONString.encode(accented))) == accented
+        #expect(accentedBack)
+        // Invalid sequences, among them one a repair would replace by a character of the same
+        // length (a cut-off F0 9F 98 becomes one U+FFFD, also three bytes), anywhere in the string.
+        for invalid: [UInt8] in [[0xFF], [0xE0, 0x80, 0x80], [0xF0, 0x9F, 0x98]] {
+            for position in [0, size / 2, size - invalid.count] {
+                var bytes = [UInt8](repeating: 0x61, count: size)
+                bytes.replaceSubrange(position..<(position + invalid.count), with: invalid)
+                // A Bool, so that a failure does not print megabytes.
+                let refused = JSONString.decode(Data([0x22] + bytes + [0x22])) == nil
+                #expect(refused, "\(invalid) at \(position)")
+            }
+        }
+    }
+
+    @Test("ASCII is told apart from other bytes anywhere, in the same pass", arguments: [1, 31, 32, 33, 4097])
+    func scanFindsASCII(length: Int) {
+        let plain = [UInt8](repeating: 0x61, count: length)
+        plain.withUnsafeBytes { #expect(JSONString.scan($0) == (false, true)) }
+        for position in Set([0, length / 2, length - 1]) {
+            var bytes = plain
+            bytes[position] = 0x80
+            bytes.withUnsafeBytes { #expect(JSONString.scan($0) == (false, false), "0x80 at \(position) of \(length)") }
+        }
+    }
+
     @Test("an escape is found anywhere: inside the vectors, at their edges, in the tail", arguments: [1, 31, 32, 33, 64, 4095, 4096, 4097, 10_000])
     func scanFindsEveryPosition(length: Int) {
         let plain = [UInt8](repeating: 0x61, count: length)

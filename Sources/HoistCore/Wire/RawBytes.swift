@@ -38,9 +38,16 @@ public struct RawBytes: OptionSet, Sendable, Hashable {
 
     /// A `Data` or `[UInt8]` value's bytes in a buffer; `nil` for any other value.
     package static func encode(_ value: some Any) -> ByteBuffer? {
-        if let data = value as? Data { return ByteBuffer(bytes: data) }
-        if let bytes = value as? [UInt8] { return ByteBuffer(bytes: bytes) }
+        if let data = value as? Data { return filled(count: data.count) { $0.writeBytes(data) } }
+        if let bytes = value as? [UInt8] { return filled(count: bytes.count) { $0.writeBytes(bytes) } }
         return nil
+    }
+
+    private static func filled(count: Int, _ write: (inout ByteBuffer) -> Void) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        buffer.adviseHugePages()
+        write(&buffer)
+        return buffer
     }
 
     /// `bytes` as a value of type `T` when `T` is `Data` (sharing the buffer's storage) or

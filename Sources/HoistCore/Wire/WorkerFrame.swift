@@ -218,7 +218,10 @@ public struct WorkerFrameDecoder: ByteToMessageDecoder {
         guard buffer.readableBytes >= 4 + Int(length) else {
             // Room for the whole frame at once: a large one then arrives in one buffer instead of
             // one that doubles (and is copied) a dozen times on the way.
-            if Int(length) > 1 << 16 { buffer.reserveCapacity(minimumWritableBytes: 4 + Int(length) - buffer.readableBytes) }
+            if Int(length) > 1 << 16, buffer.writableBytes < 4 + Int(length) - buffer.readableBytes {
+                buffer.reserveCapacity(minimumWritableBytes: 4 + Int(length) - buffer.readableBytes)
+                buffer.adviseHugePages()
+            }
             return nil
         }
         buffer.moveReaderIndex(forwardBy: 4)
