@@ -120,21 +120,20 @@ struct MapBatchTests {
     func outcomesStream() async throws {
         try await withDaemon { daemon in
             try await daemon.deploy(env: Env(replicas: 1))
-            // 20 inputs on one worker go in chunks of 5; `placed` leaves a line per input served.
-            let log = daemon.home.appDirectory("testapp") + "/work/placed.log"
-            let servedAtFirst = NIOLockedValueBox<Int?>(nil)
-            let answered = NIOLockedValueBox([Int]())
-            try await daemon.client.map(app: "testapp", function: "placed", inputs: (0..<20).map { Data("[\($0), 100]".utf8) }) { index, outcome in
+            // 8 inputs on one worker go in chunks of 2 (in whichever order they reach it). The
+            // second waits (up to 10 s) for a file this test makes only when the first's outcome
+            // has come; the others return at once. Held for its chunk, the first outcome would
+            // wait for the second input, which would give up and answer false.
+            let ready = daemon.home.root + "/ready", release = daemon.home.root + "/release"
+            FileManager.default.createFile(atPath: ready, contents: nil)
+            let inputs = [ready, release] + Array(repeating: ready, count: 6)
+            let answered = NIOLockedValueBox([Int: String]())
+            try await daemon.client.map(app: "testapp", function: "handshake", inputs: inputs.map { Data("\"\($0)\"".utf8) }) { index, outcome in
                 let text = try String(buffer: outcome.get())
-                #expect(text.hasPrefix("\"\(index):"), "input \(index): \(text)")
-                answered.withLockedValue { $0.append(index) }
-                let served = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count
-                servedAtFirst.withLockedValue { if $0 == nil { $0 = served } }
+                answered.withLockedValue { $0[index] = text }
+                if index == 0 { FileManager.default.createFile(atPath: release, contents: nil) }
             }
-            #expect(answered.withLockedValue { $0 } == Array(0..<20))
-            // Held for its chunk, the first outcome would come with five inputs served.
-            let served = try #require(servedAtFirst.withLockedValue { $0 })
-            #expect(served < 4, "the first outcome came after \(served) inputs were served")
+            #expect(answered.withLockedValue { $0 } == Dictionary(uniqueKeysWithValues: (0..<8).map { ($0, "true") }))
         }
     }
 

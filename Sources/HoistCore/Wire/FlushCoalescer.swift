@@ -5,7 +5,7 @@ import NIOCore
 /// in one `write(2)` and wake their reader once, rather than a system call and a wake-up each,
 /// and a lone frame is not held back.
 package final class FlushCoalescer: @unchecked Sendable {
-    private let channel: any Channel
+    package let channel: any Channel
     /// Touched on the channel's event loop only.
     private var scheduled = false
 

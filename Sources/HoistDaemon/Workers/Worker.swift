@@ -139,11 +139,13 @@ final class Worker: @unchecked Sendable {
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
         complete: @escaping @Sendable (Result<ByteBuffer, any Error>) -> Void
     ) {
-        let (channel, alone, calls): ((any Channel)??, Bool, FlushCoalescer?) = lock.withLock {
+        // The channel's coalescer, set with the channel when the worker said hello.
+        let (found, alone): (FlushCoalescer??, Bool) = lock.withLock {
             reserved = max(0, reserved - 1)
             // Picked just before the process was seen to die: never sent, so safe elsewhere.
-            if dying { return (.some(nil), false, nil) }
-            guard _state == .ready, let channel = self.channel else { return (nil, false, nil) }
+            if dying { return (.some(nil), false) }
+            guard _state == .ready, let calls = self.calls else { return (nil, false) }
+            let channel = calls.channel
             let alone = pending.isEmpty
             var entry = Pending(function: request.function, complete: complete, output: output)
             if let timeout {
@@ -152,13 +154,13 @@ final class Worker: @unchecked Sendable {
                 }
             }
             pending[id] = entry
-            return (channel, alone, self.calls)
+            return (calls, alone)
         }
-        guard let found = channel else {
+        guard let found else {
             complete(.failure(CallFailure(HoistError(.noWorkers, "worker \(index) of app '\(app)' is not ready"))))
             return
         }
-        guard let channel = found else {
+        guard let calls = found else {
             complete(.failure(NotStarted()))
             return
         }
@@ -174,8 +176,7 @@ final class Worker: @unchecked Sendable {
             }
             body = held
         }
-        let frame = WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: channel.allocator), tail: body)
-        if let calls { calls.send(frame) } else { channel.writeAndFlush(frame, promise: nil) }
+        calls.send(WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: calls.channel.allocator), tail: body))
     }
 
     /// A call whose body was let go once sent (``SentOnceBody``) cannot be sent again.
@@ -300,6 +301,7 @@ final class Worker: @unchecked Sendable {
             pending = [:]
             cancelling = []
             channel = nil
+            self.calls = nil
             defer { readyWaiters = [] }
             return (calls, runningID, readyWaiters, _pid)
         }
