@@ -178,7 +178,7 @@ struct MapTests {
     func maps() async throws {
         // 1...1000 holds 142 multiples of 7.
         try expectScenario("map", prints: [
-            "starmap=ordered", "mapResults=1000,142,true", "map=threw HoistTestApp.Refusal", "empty=0", "maxInFlight=invalidConfiguration", "mapCancel=CancellationError,true",
+            "starmap=ordered", "mapResults=1000,142,true", "map=threw HoistTestApp.Refusal", "empty=0", "maxInFlight=invalidConfiguration", "mapCancel=CancellationError,true", "mapCancelEarly=true,true",
         ])
     }
 }

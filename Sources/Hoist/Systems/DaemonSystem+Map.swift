@@ -27,6 +27,9 @@ extension DaemonSystem {
             let key = "map-" + UUID().uuidString
             keys.withLockedValue { _ = $0.insert(key) }
             defer { keys.withLockedValue { _ = $0.remove(key) } }
+            // A cancel that came before the key was known could not cancel this batch on the
+            // daemon: it must not be sent at all.
+            try Task.checkCancellation()
             try await withConnectionRetries(map.retry ?? .none) {
                 try await group.withMember { client in
                     // After a daemon went away: only the inputs it had not answered.

@@ -804,6 +804,16 @@ struct TestApp: HoistApp {
         }
         _ = try await remoteSleepy(1)
         print("mapCancel=\(outcome),\(ContinuousClock.now - started < .seconds(15))")
+        // A map cancelled before its batches are on their way sends none: nothing would be left
+        // to cancel them, and the workers would sleep through the inputs.
+        let early = ContinuousClock.now
+        let unsent = Task { try await remoteSleepy.map(Array(repeating: 20_000, count: 6)) }
+        unsent.cancel()
+        let earlyOutcome = await unsent.result
+        _ = try await remoteSleepy(1)
+        var earlyCancelled = false
+        if case .failure(is CancellationError) = earlyOutcome { earlyCancelled = true }
+        print("mapCancelEarly=\(earlyCancelled),\(ContinuousClock.now - early < .seconds(15))")
         do {
             _ = try await remoteSquare.map([1], maxInFlight: 0)
         } catch let error as HoistError {
