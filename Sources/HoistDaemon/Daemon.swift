@@ -170,12 +170,12 @@ public struct Daemon: Sendable {
         chmod(home.callSocket, 0o600)
         // The socket's peers are checked by uid, so its control routes need no token; on TCP
         // the gate asks for the token before any route runs.
-        let socketRouter = Router(context: BasicRequestContext.self)
+        let socketRouter = Router(context: DaemonRequestContext.self)
         routes.register(on: socketRouter, controlRoutesNeedToken: false)
         let socketGate = GatePolicy.socket()
         let socketApp = Application(
             router: socketRouter,
-            server: .http1(configuration: .init(additionalChannelHandlers: [RequestGate(policy: socketGate), ContinueHandler()])),
+            server: .http1(configuration: .init(additionalChannelHandlers: [RequestGate(policy: socketGate), ContinueHandler(), ConnectionCloseHandler(watch: routes.connections)])),
             configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "hoist"),
             onServerRunning: { _ in
                 // The home is 0700 already; the socket itself is the user's alone as well.
@@ -190,10 +190,10 @@ public struct Daemon: Sendable {
         )
         var services: [any Service] = [socketApp]
         if configuration.tcp {
-            let tcpRouter = Router(context: BasicRequestContext.self)
+            let tcpRouter = Router(context: DaemonRequestContext.self)
             routes.register(on: tcpRouter, controlRoutesNeedToken: true)
             let gate = GatePolicy.tcp(configuration, token: controlToken)
-            let http1: HTTPServerBuilder = .http1(configuration: .init(additionalChannelHandlers: [RequestGate(policy: gate), ContinueHandler()]))
+            let http1: HTTPServerBuilder = .http1(configuration: .init(additionalChannelHandlers: [RequestGate(policy: gate), ContinueHandler(), ConnectionCloseHandler(watch: routes.connections)]))
             let server = try certificate.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0.serverConfiguration) } ?? http1
             var security: Logger.Metadata = ["auth": configuration.tokenOnEveryRoute ? "token on every route" : "open loopback: token on control routes"]
             if !configuration.allowedOrigins.isEmpty { security["origins"] = "\(configuration.allowedOrigins.joined(separator: ","))" }

@@ -116,6 +116,45 @@ struct MapBatchTests {
         }
     }
 
+    @Test("a caller that hangs up mid-map or mid-call has its inputs and its call cancelled, and the workers serve the next call at once")
+    func hangUp() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: 2))
+            // Each input waits 10 s for a file that never appears; curl gives up after 2 s and
+            // closes its connection, sending nothing else: the daemon learns it only from the close.
+            // Had the work run on, the next call would wait behind it for 8 s or more; the bound
+            // only tells cancelled from run.
+            let never = daemon.home.root + "/never"
+            let map = try await offPool { try daemon.curl("/testapp/handshake/map", ["--max-time", "2", "-d", "[" + Array(repeating: "\"\(never)\"", count: 6).joined(separator: ",") + "]"]) }
+            #expect(!map.body.contains("\"result\""), "\(map.body)")
+            var hungUp = ContinuousClock.now
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+            #expect(try await daemon.call("add", "[3,4]") == "7")
+            #expect(ContinuousClock.now - hungUp < .seconds(5), "after the map")
+
+            // Two calls, one a worker.
+            async let first = offPool { try daemon.curl("/testapp/handshake", ["--max-time", "2", "-d", "\"\(never)\""]) }
+            async let second = offPool { try daemon.curl("/testapp/handshake", ["--max-time", "2", "-d", "\"\(never)\""]) }
+            let calls = try await [first, second]
+            #expect(calls.map(\.status) == [0, 0], "\(calls.map(\.body))")
+            hungUp = ContinuousClock.now
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+            #expect(try await daemon.call("add", "[3,4]") == "7")
+            #expect(ContinuousClock.now - hungUp < .seconds(5), "after the call")
+
+            // The same for calls whose output streams back as call-stream records.
+            let streamed = ["--max-time", "2", "-H", "Accept: \(CallStream.mediaType)", "-d", "\"\(never)\""]
+            async let third = offPool { try daemon.curl("/testapp/handshake", streamed) }
+            async let fourth = offPool { try daemon.curl("/testapp/handshake", streamed) }
+            let streamedCalls = try await [third, fourth]
+            #expect(streamedCalls.allSatisfy { !$0.body.contains("result") }, "\(streamedCalls.map(\.body))")
+            hungUp = ContinuousClock.now
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+            #expect(try await daemon.call("add", "[3,4]") == "7")
+            #expect(ContinuousClock.now - hungUp < .seconds(5), "after the streamed call")
+        }
+    }
+
     @Test("an input's outcome is answered once the inputs before it have theirs, not when its chunk ends")
     func outcomesStream() async throws {
         try await withDaemon { daemon in

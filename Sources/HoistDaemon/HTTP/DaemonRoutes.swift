@@ -14,10 +14,12 @@ struct DaemonRoutes: Sendable {
     let controlToken: String
     let calls: CallRegistry
     let runs: RunManager
+    /// Callers' connections, so that work for a caller that hung up is cancelled.
+    let connections = ConnectionWatch()
 
     /// Adds every route to `router`. `controlRoutesNeedToken` is false for the Unix socket, whose
     /// peers are the daemon's own user (checked by uid).
-    func register(on router: Router<BasicRequestContext>, controlRoutesNeedToken: Bool) {
+    func register(on router: Router<DaemonRequestContext>, controlRoutesNeedToken: Bool) {
         let checkToken: @Sendable (Request) -> Response? = { request in
             controlRoutesNeedToken ? self.tokenRefusal(request) : nil
         }
@@ -196,7 +198,7 @@ struct DaemonRoutes: Sendable {
     }
 
     /// The app and function a request names, or the 404 that says what exists.
-    func target(of context: BasicRequestContext) throws -> Resolved<(entry: AppManager.Entry, descriptor: FunctionDescriptor)> {
+    func target(of context: DaemonRequestContext) throws -> Resolved<(entry: AppManager.Entry, descriptor: FunctionDescriptor)> {
         do {
             return .ok(try target(app: try context.parameters.require("app"), function: try context.parameters.require("function")))
         } catch let failure as CallFailure {
@@ -227,7 +229,7 @@ struct DaemonRoutes: Sendable {
         return .ok(body)
     }
 
-    private func call(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    private func call(_ request: Request, context: DaemonRequestContext) async throws -> Response {
         let app = try context.parameters.require("app")
         let function = try context.parameters.require("function")
         let header = { (name: String) in request.headers[HTTPField.Name(name)!] }
@@ -284,9 +286,14 @@ struct DaemonRoutes: Sendable {
         let wantsStream = request.headers[.accept]?.contains(CallStream.mediaType) ?? false
         let streamsElements = plan.descriptor.streams == true
         let callRequest = plan.request(wantsOutput: wantsStream, body: consume body)
+        // A caller that hangs up cancels its call: without a key of its own, it gets one here.
+        let callKey = key ?? CallKey.unique()
+        let connections = self.connections
         guard wantsStream || streamsElements else {
+            let watch = connections.watch(context.channel) { _ = calls.cancel(callKey) }
+            defer { connections.stop(watch) }
             do {
-                let result = try await pool.call(callRequest, timeout: timeout, key: key, calls: calls, caller: caller, output: nil)
+                let result = try await pool.call(callRequest, timeout: timeout, key: callKey, calls: calls, caller: caller, output: nil)
                 return Response(status: .ok, headers: [.contentType: bytes.contains(.result) ? RawBytes.mediaType : "application/json"], body: .init(byteBuffer: result))
             } catch {
                 return failure(error)
@@ -298,8 +305,10 @@ struct DaemonRoutes: Sendable {
         return Response(
             status: .ok,
             headers: [.contentType: contentType],
-            body: ResponseBody { writer in
-                try await Self.stream(callRequest, pool: pool, timeout: timeout, key: key, calls: calls, caller: caller, wantsStream: wantsStream, to: &writer)
+            body: ResponseBody { [channel = context.channel] writer in
+                let watch = connections.watch(channel) { _ = calls.cancel(callKey) }
+                defer { connections.stop(watch) }
+                try await Self.stream(callRequest, pool: pool, timeout: timeout, key: callKey, calls: calls, caller: caller, wantsStream: wantsStream, to: &writer)
             }
         )
     }

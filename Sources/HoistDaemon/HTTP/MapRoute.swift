@@ -8,7 +8,7 @@ extension DaemonRoutes {
     /// `POST /{app}/{function}/map`: a JSON array of inputs, one outcome per input back in input
     /// order as it is known (see ``MapWire``). A failing input fails alone; the answer is 200
     /// unless the batch itself is wrong (unknown function, a body that is not an array).
-    func map(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func map(_ request: Request, context: DaemonRequestContext) async throws -> Response {
         let function = try context.parameters.require("function")
         let entry: AppManager.Entry, descriptor: FunctionDescriptor, body: ByteBuffer
         switch try target(of: context) {
@@ -71,10 +71,14 @@ extension DaemonRoutes {
         }
         let calls = self.calls
         let count = inputs.count
+        // A caller that hangs up cancels the inputs it would have read.
+        let connections = self.connections
+        let watch = connections.watch(context.channel) { batch.cancel() }
         return Response(
             status: .ok,
             headers: [.contentType: wantsStream ? CallStream.mediaType : "application/x-ndjson"],
             body: ResponseBody { writer in
+                defer { connections.stop(watch) }
                 try await Self.stream(batch, count: count, wantsStream: wantsStream, calls: calls, to: &writer)
             }
         )
