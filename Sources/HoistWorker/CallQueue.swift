@@ -13,6 +13,12 @@ final class CallQueue: @unchecked Sendable {
         case call(id: UInt64, payload: PayloadBox)
         /// One call of a batch frame.
         case batched(id: UInt64, request: CallRequest)
+
+        var id: UInt64 {
+            switch self {
+            case let .call(id, _), let .batched(id, _): id
+            }
+        }
     }
 
     typealias Serve = @Sendable (consuming CallRequest, UInt64, any Channel) async -> WorkerFrame
@@ -60,6 +66,24 @@ final class CallQueue: @unchecked Sendable {
         return true
     }
 
+    /// A cancel from the daemon. A queued call is taken out and answered at once: the daemon,
+    /// which has failed it already, takes a worker that leaves a cancelled call unanswered past
+    /// the grace period for stuck and kills it, with the call it is running. The call taken or
+    /// running is cancelled; a call that already ended needs nothing.
+    func cancel(_ id: UInt64) {
+        let (queued, replies, cancelRunning) = lock.withLock { () -> (Bool, FlushCoalescer?, (@Sendable () -> Void)?) in
+            if let index = items.firstIndex(where: { $0.id == id }) {
+                items.remove(at: index)
+                return (true, self.replies, nil)
+            }
+            return (false, nil, running.cancel(id))
+        }
+        if queued {
+            replies?.send(WorkerRuntime.failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: id))
+        }
+        cancelRunning?()
+    }
+
     /// Returns once no call is queued or running.
     func idle() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -80,7 +104,10 @@ final class CallQueue: @unchecked Sendable {
     private func take() async {
         while true {
             let (next, channel, replies, waiters) = lock.withLock { () -> (Item?, (any Channel)?, FlushCoalescer?, [CheckedContinuation<Void, Never>]) in
-                if let item = items.popFirst() { return (item, self.channel, self.replies, []) }
+                if let item = items.popFirst() {
+                    running.take(item.id)
+                    return (item, self.channel, self.replies, [])
+                }
                 taking = false
                 // Before another task can be attached: its cancel must not be cleared.
                 running.finish()
@@ -91,10 +118,7 @@ final class CallQueue: @unchecked Sendable {
                 for waiter in waiters { waiter.resume() }
                 return
             }
-            let id: UInt64
-            switch item {
-            case let .call(callID, _), let .batched(callID, _): id = callID
-            }
+            let id = item.id
             guard running.begin(id) else {
                 replies.send(WorkerRuntime.failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: id))
                 continue
@@ -137,15 +161,18 @@ final class PayloadBox: @unchecked Sendable {
     }
 }
 
-/// The call a worker is running, so that a cancel frame can reach it.
+/// The call a worker is running (or has taken from its queue and is about to run), so that a
+/// cancel frame can reach it.
 final class RunningCall: Sendable {
     private struct State {
         var id: UInt64?
+        /// Whether the call with `id` has started; before that, a cancel stops it from starting.
+        var started = false
+        var cancelledBeforeStart = false
         /// Cancels the task running the calls.
         var cancelTask: (@Sendable () -> Void)?
         /// A cancel for the running call that came before its task was known.
         var cancelRequested = false
-        var cancelledBeforeStart: Set<UInt64> = []
     }
     private let state = NIOLockedValueBox(State())
 
@@ -164,16 +191,30 @@ final class RunningCall: Sendable {
     func finish() {
         state.withLockedValue { state in
             state.id = nil
+            state.started = false
             state.cancelTask = nil
             state.cancelRequested = false
         }
     }
 
-    /// A call starts; false when it was cancelled before it did.
+    /// The call was taken from the queue (under the queue's lock, so that a cancel finds it
+    /// either queued or here).
+    func take(_ id: UInt64) {
+        state.withLockedValue { state in
+            state.id = id
+            state.started = false
+            state.cancelledBeforeStart = false
+        }
+    }
+
+    /// The taken call starts; false when it was cancelled before it did.
     func begin(_ id: UInt64) -> Bool {
         state.withLockedValue { state in
-            if state.cancelledBeforeStart.remove(id) != nil { return false }
-            state.id = id
+            guard state.id == id, !state.cancelledBeforeStart else {
+                state.id = nil
+                return false
+            }
+            state.started = true
             return true
         }
     }
@@ -182,20 +223,23 @@ final class RunningCall: Sendable {
     func end() {
         state.withLockedValue { state in
             state.id = nil
+            state.started = false
             state.cancelRequested = false
         }
     }
 
-    /// Cancels the running call if it has this id; otherwise remembers the id for when it starts.
-    func cancel(_ id: UInt64) {
-        let cancel = state.withLockedValue { state -> (@Sendable () -> Void)? in
-            guard state.id == id else {
-                state.cancelledBeforeStart.insert(id)
+    /// What cancels the call with this id, if it is the one taken or running: run it outside
+    /// any lock (it runs the function's cancellation handlers). A call that already ended
+    /// needs nothing.
+    func cancel(_ id: UInt64) -> (@Sendable () -> Void)? {
+        state.withLockedValue { state -> (@Sendable () -> Void)? in
+            guard state.id == id else { return nil }
+            guard state.started else {
+                state.cancelledBeforeStart = true
                 return nil
             }
             if state.cancelTask == nil { state.cancelRequested = true }
             return state.cancelTask
         }
-        cancel?()
     }
 }

@@ -141,7 +141,7 @@ private final class InboundFrames: ChannelInboundHandler, Sendable {
                 .batched(id: frame.callID + UInt64(position), request: CallRequest(function: batch.function, wantsOutput: batch.wantsOutput, body: body))
             }, on: context.channel)
         case .cancel:
-            running.cancel(frame.callID)
+            queue.cancel(frame.callID)
         default:
             continuation.yield(frame)
         }

@@ -48,6 +48,33 @@ struct TimeoutTests {
         }
     }
 
+    @Test("a call cancelled while it waits behind another on the same worker answers at once; the running call goes on and its worker is not killed")
+    func cancelledWhileQueued() async throws {
+        try await withDaemon(extraEnvironment: ["HOIST_CANCEL_GRACE_MS": "300"]) { daemon in
+            try await daemon.deploy()
+            let pid = try await daemon.whoami().pid
+            let release = daemon.home.root + "/release"
+            let first = await daemon.callRunning("handshake", "\"\(release)\"")
+            // The second waits behind the first in the worker until it is cancelled.
+            let second = Task { try await offPool { try daemon.curl("/testapp/handshake", ["-H", "Hoist-Call-Id: queued-1", "-d", "\"\(release)\""]) } }
+            var cancelled: CurlResult?
+            for _ in 0..<100 {
+                try await Task.sleep(for: .milliseconds(100))
+                cancelled = try daemon.curl("/_hoist/calls/queued-1/cancel", ["-X", "POST"])
+                if cancelled?.status == 200 { break }
+            }
+            #expect(cancelled?.status == 200, "\(cancelled?.body ?? "")")
+            #expect(try await second.value.status == 499)
+            // Past the grace period: a worker that never answered for the queued call would be
+            // taken for stuck and killed, and the first call with it.
+            try await Task.sleep(for: .seconds(1))
+            FileManager.default.createFile(atPath: release, contents: nil)
+            #expect(try await first.value == "true")
+            #expect(try await daemon.whoami().pid == pid)
+            #expect(!daemon.appLog.contains("did not stop"), "\(daemon.appLog)")
+        }
+    }
+
     @Test("a busy loop that ignores cancellation gets its worker killed and replaced after the grace period")
     func nonCooperative() async throws {
         try await withDaemon(extraEnvironment: ["HOIST_CANCEL_GRACE_MS": "300"]) { daemon in
