@@ -214,6 +214,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HoistWorkerTests",
+            dependencies: ["HoistWorker", "HoistCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "HoistAWSTests",
             dependencies: [
                 "HoistAWS", "HoistCore", "HoistLambdaDeploy", "HoistLambdaPackage",

@@ -18,9 +18,10 @@ extension RemoteFunction {
     /// workers by the daemon, results streamed back), so a map of many small inputs costs far
     /// less than as many calls; on Lambda each input is an invocation.
     ///
-    /// - Parameter maxInFlight: How many inputs run at once (on a daemon, default 4 per worker,
-    ///   1 per worker for a function with a ``timeout(_:)`` so that each deadline counts from its
-    ///   input's start; on Lambda, 4 per worker and at least 16).
+    /// - Parameter maxInFlight: How many inputs are sent at once (on a daemon, by default two
+    ///   chunks of up to 64 inputs per worker, or 4 inputs per worker with a ``timeout(_:)`` or a
+    ///   retry policy, each deadline counting from its input's start; on Lambda, 4 per worker and
+    ///   at least 16).
     public func map(_ inputs: [(repeat each Arg)], maxInFlight: Int? = nil) async throws -> [Result] {
         try await run(inputs, maxInFlight: maxInFlight, stopAtFirstFailure: true).map { try $0.get() }
     }

@@ -33,6 +33,14 @@ final class CallQueue: @unchecked Sendable {
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     private let running: RunningCall
     private let serve: Serve
+    /// Cancels for calls that had not arrived: the daemon can send a cancel just as its call is
+    /// being written, and the cancel may go first. The oldest are forgotten past a bound (a
+    /// cancel for a call that had already ended never finds its call).
+    private var earlyCancels = Set<UInt64>()
+    private var earlyCancelOrder = CircularBuffer<UInt64>()
+    static let earlyCancelLimit = 1024
+    /// How many early cancels are remembered (for tests).
+    var rememberedCancels: Int { lock.withLock { earlyCancels.count } }
 
     init(running: RunningCall, serve: @escaping Serve) {
         self.running = running
@@ -41,29 +49,40 @@ final class CallQueue: @unchecked Sendable {
 
     /// Queues a call that came on `channel`, where its answer goes.
     func enqueue(_ item: Item, on channel: any Channel) {
-        let start = lock.withLock { () -> Bool in
-            items.append(item)
-            return startsTaking(on: channel)
+        enqueue(CollectionOfOne(item), on: channel)
+    }
+
+    /// Queues a batch's calls that came on `channel`. A call whose cancel came first is
+    /// answered at once instead.
+    func enqueue(_ new: some Collection<Item>, on channel: any Channel) {
+        let (start, refused, coalescer) = lock.withLock { () -> (Bool, [UInt64], FlushCoalescer?) in
+            var refused: [UInt64] = []
+            if earlyCancels.isEmpty {
+                items.append(contentsOf: new)
+            } else {
+                for item in new {
+                    if earlyCancels.remove(item.id) != nil {
+                        refused.append(item.id)
+                    } else {
+                        items.append(item)
+                    }
+                }
+            }
+            if self.channel !== channel {
+                self.channel = channel
+                replies = FlushCoalescer(channel: channel)
+            }
+            // A task takes calls until none is left; one is started when none is taking.
+            let start = !taking && !items.isEmpty
+            if start { taking = true }
+            return (start, refused, self.replies)
         }
+        for id in refused { coalescer?.send(Self.cancelledBeforeStart(id)) }
         if start { startTaking() }
     }
 
-    /// Queues a batch's calls that came on `channel`.
-    func enqueue(_ new: [Item], on channel: any Channel) {
-        let start = lock.withLock { () -> Bool in
-            items.append(contentsOf: new)
-            return startsTaking(on: channel)
-        }
-        if start { startTaking() }
-    }
-
-    /// Under `lock`: whether the caller must start a task to take the calls.
-    private func startsTaking(on channel: any Channel) -> Bool {
-        if self.channel !== channel { replies = FlushCoalescer(channel: channel) }
-        self.channel = channel
-        if taking { return false }
-        taking = true
-        return true
+    static func cancelledBeforeStart(_ id: UInt64) -> WorkerFrame {
+        WorkerRuntime.failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: id)
     }
 
     /// A cancel from the daemon. A queued call is taken out and answered at once: the daemon,
@@ -76,11 +95,20 @@ final class CallQueue: @unchecked Sendable {
                 items.remove(at: index)
                 return (true, self.replies, nil)
             }
-            return (false, nil, running.cancel(id))
+            switch running.cancel(id) {
+            case let .cancel(action): return (false, nil, action)
+            case .stopped: return (false, nil, nil)
+            case .notHere:
+                if earlyCancels.insert(id).inserted {
+                    earlyCancelOrder.append(id)
+                    if earlyCancelOrder.count > Self.earlyCancelLimit, let oldest = earlyCancelOrder.popFirst() {
+                        earlyCancels.remove(oldest)
+                    }
+                }
+                return (false, nil, nil)
+            }
         }
-        if queued {
-            replies?.send(WorkerRuntime.failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: id))
-        }
+        if queued { replies?.send(Self.cancelledBeforeStart(id)) }
         cancelRunning?()
     }
 
@@ -120,7 +148,7 @@ final class CallQueue: @unchecked Sendable {
             }
             let id = item.id
             guard running.begin(id) else {
-                replies.send(WorkerRuntime.failureFrame(CallFailure(HoistError(.cancelled, "the call was cancelled before it started")), callID: id))
+                replies.send(Self.cancelledBeforeStart(id))
                 continue
             }
             hoist_crash_set_call(id)
@@ -228,18 +256,27 @@ final class RunningCall: Sendable {
         }
     }
 
-    /// What cancels the call with this id, if it is the one taken or running: run it outside
-    /// any lock (it runs the function's cancellation handlers). A call that already ended
-    /// needs nothing.
-    func cancel(_ id: UInt64) -> (@Sendable () -> Void)? {
-        state.withLockedValue { state -> (@Sendable () -> Void)? in
-            guard state.id == id else { return nil }
+    enum Cancelling {
+        /// The call runs: this cancels it (run it outside any lock: it runs the function's
+        /// cancellation handlers), or nil when its task is not known yet and will be cancelled
+        /// when it is.
+        case cancel((@Sendable () -> Void)?)
+        /// The call was taken but had not started: it will not.
+        case stopped
+        /// Not this call.
+        case notHere
+    }
+
+    /// Cancels the call with this id if it is the one taken or running.
+    func cancel(_ id: UInt64) -> Cancelling {
+        state.withLockedValue { state -> Cancelling in
+            guard state.id == id else { return .notHere }
             guard state.started else {
                 state.cancelledBeforeStart = true
-                return nil
+                return .stopped
             }
             if state.cancelTask == nil { state.cancelRequested = true }
-            return state.cancelTask
+            return .cancel(state.cancelTask)
         }
     }
 }

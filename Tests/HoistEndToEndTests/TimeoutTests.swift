@@ -48,6 +48,29 @@ struct TimeoutTests {
         }
     }
 
+    @Test("a deadline counts from when the worker starts the call, not while it waits behind another")
+    func deadlineFromStart() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            let pid = try await daemon.whoami().pid
+            let release = daemon.home.root + "/release"
+            let first = await daemon.callRunning("handshake", "\"\(release)\"")
+            // Both wait behind the first for 2 s on the one worker. The second then runs 0.1 s of
+            // its 1.5 s; the third runs past its 1 s and times out a second after it started.
+            let second = Task { try await daemon.call("sleepy", "100", deadline: 1.5) }
+            let sent = ContinuousClock.now
+            let third = Task { try await daemon.call("sleepy", "5000", deadline: 1) }
+            try await Task.sleep(for: .seconds(2))
+            FileManager.default.createFile(atPath: release, contents: nil)
+            #expect(try await first.value == "true")
+            #expect(try await second.value == String(pid))
+            let error = await #expect(throws: HoistError.self) { _ = try await third.value }
+            #expect(error?.code == .timedOut)
+            #expect(ContinuousClock.now - sent > .seconds(2.5))
+            #expect(try await daemon.whoami().pid == pid)
+        }
+    }
+
     @Test("a call cancelled while it waits behind another on the same worker answers at once; the running call goes on and its worker is not killed")
     func cancelledWhileQueued() async throws {
         try await withDaemon(extraEnvironment: ["HOIST_CANCEL_GRACE_MS": "300"]) { daemon in

@@ -22,6 +22,20 @@ package final class FlushCoalescer: @unchecked Sendable {
         }
     }
 
+    /// Writes `frame`, from any thread; `whenWritten` runs on the event loop just before the
+    /// write, so that what it records follows the channel's order of writes.
+    package func send(_ frame: WorkerFrame, whenWritten: @escaping @Sendable () -> Void) {
+        if channel.eventLoop.inEventLoop {
+            whenWritten()
+            write(frame)
+        } else {
+            channel.eventLoop.execute {
+                whenWritten()
+                self.write(frame)
+            }
+        }
+    }
+
     private func write(_ frame: WorkerFrame) {
         guard !scheduled else {
             // Frames after the first in this pass wait for the flush at its end.

@@ -8,8 +8,8 @@ import NIOCore
 /// Inputs go to the workers in chunks, one frame per chunk (``CallBatch``), two chunks per worker
 /// at a time: the worker runs a chunk's calls in order and answers each as a call of its own.
 /// Inputs with a deadline, a retry policy or from a nested call go one call each instead
-/// (``RetryingPool/call(_:timeout:key:calls:caller:output:)``) — one a worker when they have a
-/// deadline, so that it counts from the input's start — because those rules are kept per call.
+/// (``RetryingPool/call(_:timeout:key:calls:caller:output:)``), because those rules are kept per
+/// call; a deadline counts from when the worker starts its input (see ``Worker``).
 /// Either way a crash, a timeout or a cancel touches one input alone, and cancelling the batch
 /// stops dispatching and cancels the inputs in flight.
 final class MapBatch: Sendable {
@@ -63,7 +63,7 @@ final class MapBatch: Sendable {
             unitsInFlight = max(1, window.map { $0 / chunk } ?? 2 * replicas)
         } else {
             unitSize = 1
-            unitsInFlight = max(1, window ?? (timeout != nil ? replicas : 4 * replicas))
+            unitsInFlight = max(1, window ?? 4 * replicas)
         }
     }
 

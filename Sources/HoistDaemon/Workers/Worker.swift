@@ -19,6 +19,8 @@ final class Worker: @unchecked Sendable {
         /// Called once with the call's outcome (a call's continuation, or a batch's collector).
         let complete: @Sendable (Result<ByteBuffer, any Error>) -> Void
         let output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?
+        /// The call's deadline in seconds, counted from when the worker starts it.
+        var timeout: Double?
         var deadline: Scheduled<Void>?
     }
 
@@ -37,6 +39,10 @@ final class Worker: @unchecked Sendable {
     /// Calls go out through this, flushed once for those written in one pass of the loop.
     private var calls: FlushCoalescer?
     private var pending: [UInt64: Pending] = [:]
+    /// The calls written to the worker and not yet answered, in the order it runs them (one at
+    /// a time, first come first served): the first has started, and only its deadline runs, so
+    /// that time spent queued behind other calls does not count against a call's deadline.
+    private var order = CircularBuffer<UInt64>()
     /// Calls the worker was asked to cancel and has not yet answered.
     private var cancelling: Set<UInt64> = []
     private var _pid: Int32 = 0
@@ -145,15 +151,8 @@ final class Worker: @unchecked Sendable {
             // Picked just before the process was seen to die: never sent, so safe elsewhere.
             if dying { return (.some(nil), false) }
             guard _state == .ready, let calls = self.calls else { return (nil, false) }
-            let channel = calls.channel
             let alone = pending.isEmpty
-            var entry = Pending(function: request.function, complete: complete, output: output)
-            if let timeout {
-                entry.deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
-                    self.deadlinePassed(id, after: timeout)
-                }
-            }
-            pending[id] = entry
+            pending[id] = Pending(function: request.function, complete: complete, output: output, timeout: timeout)
             return (calls, alone)
         }
         guard let found else {
@@ -176,7 +175,35 @@ final class Worker: @unchecked Sendable {
             }
             body = held
         }
-        calls.send(WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: calls.channel.allocator), tail: body))
+        calls.send(WorkerFrame(kind: .call, callID: id, payload: request.header(allocator: calls.channel.allocator), tail: body)) {
+            self.written(id..<id + 1)
+        }
+    }
+
+    /// Calls were written to the worker (on its channel's loop, in the order written): they
+    /// join the queue, and a call at its front starts its deadline.
+    private func written(_ ids: Range<UInt64>) {
+        lock.withLock {
+            let wasIdle = order.isEmpty
+            order.append(contentsOf: ids)
+            if wasIdle { startDeadlineOfFirst() }
+        }
+    }
+
+    /// Under `lock`: the call the worker runs now starts its deadline, if it has one.
+    private func startDeadlineOfFirst() {
+        guard let id = order.first, let timeout = pending[id]?.timeout, pending[id]?.deadline == nil, let loop = channel?.eventLoop else { return }
+        pending[id]?.deadline = loop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
+            self.deadlinePassed(id, after: timeout)
+        }
+    }
+
+    /// Under `lock`: the worker answered `id`, so the call after it in the queue has started.
+    private func answered(_ id: UInt64) {
+        guard let position = order.firstIndex(of: id) else { return }
+        let wasFirst = position == order.startIndex
+        order.remove(at: position)
+        if wasFirst { startDeadlineOfFirst() }
     }
 
     /// A call whose body was let go once sent (``SentOnceBody``) cannot be sent again.
@@ -193,16 +220,19 @@ final class Worker: @unchecked Sendable {
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
         complete: @escaping @Sendable (Int, Result<ByteBuffer, any Error>) -> Void
     ) -> Bool {
-        let channel: (any Channel)? = lock.withLock {
+        let calls: FlushCoalescer? = lock.withLock {
             reserved = max(0, reserved - 1)
-            guard _state == .ready, !dying, let channel = self.channel else { return nil }
+            guard _state == .ready, !dying, let calls = self.calls else { return nil }
             for position in batch.bodies.indices {
                 pending[firstID + UInt64(position)] = Pending(function: batch.function, complete: { complete(position, $0) }, output: output)
             }
-            return channel
+            return calls
         }
-        guard let channel else { return false }
-        channel.writeAndFlush(WorkerFrame(kind: .batch, callID: firstID, payload: batch.encode(allocator: channel.allocator)), promise: nil)
+        guard let calls else { return false }
+        let ids = firstID..<firstID + UInt64(batch.bodies.count)
+        calls.send(WorkerFrame(kind: .batch, callID: firstID, payload: batch.encode(allocator: calls.channel.allocator))) {
+            self.written(ids)
+        }
         return true
     }
 
@@ -227,9 +257,10 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    /// Removes a finished call; a call that was being cancelled counts as let go.
+    /// Removes a call the worker answered; a call that was being cancelled counts as let go.
     private func settle(_ id: UInt64) -> Pending? {
         cancelling.remove(id)
+        answered(id)
         return pending.removeValue(forKey: id)
     }
 
@@ -290,15 +321,11 @@ final class Worker: @unchecked Sendable {
             exitDescription = "worker \(index) of app '\(app)' (pid \(_pid)) \(reason) before it was ready; see `hoist logs \(app)`"
             let calls = pending
             // The crash handler names the call it crashed in. Otherwise: a worker runs its calls
-            // one at a time in the order sent, and ids grow, so the lowest pending id was
-            // running, unless the running call had already been cancelled.
-            let runningID: UInt64?
-            if let crashedCall {
-                runningID = pending[crashedCall] == nil ? nil : crashedCall
-            } else {
-                runningID = cancelling.isEmpty ? pending.keys.min() : nil
-            }
+            // one at a time in the order written, so the first of those was running (unless it
+            // had been cancelled or had timed out already: then none of those left was).
+            let runningID = (crashedCall ?? order.first).flatMap { pending[$0] == nil ? nil : $0 }
             pending = [:]
+            order = []
             cancelling = []
             channel = nil
             self.calls = nil
