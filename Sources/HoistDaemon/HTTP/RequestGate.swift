@@ -115,7 +115,9 @@ final class RequestGate: ChannelDuplexHandler, RemovableChannelHandler {
         guard policy.peerUIDs != nil, let provider = context.channel as? any SocketOptionProvider else { return }
         // On the channel's own event loop this completes at once.
         let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-        credentials.whenSuccess { [self] (credentials: PeerCredentials) in peerUID = credentials.uid }
+        // The future completes on the channel's loop, where this handler lives.
+        let gate = NIOLoopBound(self, eventLoop: context.eventLoop)
+        credentials.whenSuccess { (credentials: PeerCredentials) in gate.value.peerUID = credentials.uid }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
