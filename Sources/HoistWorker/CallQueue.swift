@@ -194,9 +194,9 @@ final class PayloadBox: @unchecked Sendable {
 final class RunningCall: Sendable {
     private struct State {
         var id: UInt64?
-        /// Whether the call with `id` has started; before that, a cancel stops it from starting.
+        /// Whether the call with `id` has started; before that, a cancel stops it from starting
+        /// (by clearing `id`).
         var started = false
-        var cancelledBeforeStart = false
         /// Cancels the task running the calls.
         var cancelTask: (@Sendable () -> Void)?
         /// A cancel for the running call that came before its task was known.
@@ -231,17 +231,13 @@ final class RunningCall: Sendable {
         state.withLockedValue { state in
             state.id = id
             state.started = false
-            state.cancelledBeforeStart = false
         }
     }
 
     /// The taken call starts; false when it was cancelled before it did.
     func begin(_ id: UInt64) -> Bool {
         state.withLockedValue { state in
-            guard state.id == id, !state.cancelledBeforeStart else {
-                state.id = nil
-                return false
-            }
+            guard state.id == id else { return false }
             state.started = true
             return true
         }
@@ -272,7 +268,7 @@ final class RunningCall: Sendable {
         state.withLockedValue { state -> Cancelling in
             guard state.id == id else { return .notHere }
             guard state.started else {
-                state.cancelledBeforeStart = true
+                state.id = nil
                 return .stopped
             }
             if state.cancelTask == nil { state.cancelRequested = true }

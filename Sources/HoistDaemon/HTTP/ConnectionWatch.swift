@@ -8,7 +8,7 @@ import NIOCore
 ///
 /// Each connection's channel has a ``ConnectionCloseHandler`` that reports its close here.
 final class ConnectionWatch: Sendable {
-    /// A watch to stop when its request ends.
+    /// A watch, stopped when its request ends.
     struct Watch: Sendable {
         fileprivate let connection: ObjectIdentifier
         fileprivate let token: UInt64
@@ -23,7 +23,7 @@ final class ConnectionWatch: Sendable {
     init() {}
 
     /// Runs `onClose` if `channel` closes before ``stop(_:)``; at once when it is closed already.
-    func watch(_ channel: any Channel, onClose: @escaping @Sendable () -> Void) -> Watch {
+    private func watch(_ channel: any Channel, onClose: @escaping @Sendable () -> Void) -> Watch {
         let connection = ObjectIdentifier(channel)
         let watch = state.withLockedValue { state -> Watch in
             state.nextToken += 1
@@ -36,14 +36,21 @@ final class ConnectionWatch: Sendable {
     }
 
     /// The request ended: its connection's close no longer concerns it.
-    func stop(_ watch: Watch) {
+    private func stop(_ watch: Watch) {
         _ = take(watch)
+    }
+
+    /// Runs `body`, and `onClose` if `channel` closes before `body` returns.
+    func whileOpen<T>(_ channel: any Channel, onClose: @escaping @Sendable () -> Void, _ body: () async throws -> T) async rethrows -> T {
+        let watch = watch(channel, onClose: onClose)
+        defer { stop(watch) }
+        return try await body()
     }
 
     /// Called by the connection's handler as it closes.
     func closed(_ channel: any Channel) {
-        let callbacks = state.withLockedValue { $0.watches.removeValue(forKey: ObjectIdentifier(channel)) }
-        for callback in callbacks?.values ?? [:].values { callback() }
+        guard let callbacks = state.withLockedValue({ $0.watches.removeValue(forKey: ObjectIdentifier(channel)) }) else { return }
+        for callback in callbacks.values { callback() }
     }
 
     /// Removes a watch; its callback when it was still there (whoever takes it runs it, once).

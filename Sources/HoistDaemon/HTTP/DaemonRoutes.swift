@@ -289,11 +289,12 @@ struct DaemonRoutes: Sendable {
         // A caller that hangs up cancels its call: without a key of its own, it gets one here.
         let callKey = key ?? CallKey.unique()
         let connections = self.connections
+        let hangUp: @Sendable () -> Void = { _ = calls.cancel(callKey) }
         guard wantsStream || streamsElements else {
-            let watch = connections.watch(context.channel) { _ = calls.cancel(callKey) }
-            defer { connections.stop(watch) }
             do {
-                let result = try await pool.call(callRequest, timeout: timeout, key: callKey, calls: calls, caller: caller, output: nil)
+                let result = try await connections.whileOpen(context.channel, onClose: hangUp) {
+                    try await pool.call(callRequest, timeout: timeout, key: callKey, calls: calls, caller: caller, output: nil)
+                }
                 return Response(status: .ok, headers: [.contentType: bytes.contains(.result) ? RawBytes.mediaType : "application/json"], body: .init(byteBuffer: result))
             } catch {
                 return failure(error)
@@ -306,9 +307,9 @@ struct DaemonRoutes: Sendable {
             status: .ok,
             headers: [.contentType: contentType],
             body: ResponseBody { [channel = context.channel] writer in
-                let watch = connections.watch(channel) { _ = calls.cancel(callKey) }
-                defer { connections.stop(watch) }
-                try await Self.stream(callRequest, pool: pool, timeout: timeout, key: callKey, calls: calls, caller: caller, wantsStream: wantsStream, to: &writer)
+                try await connections.whileOpen(channel, onClose: hangUp) {
+                    try await Self.stream(callRequest, pool: pool, timeout: timeout, key: callKey, calls: calls, caller: caller, wantsStream: wantsStream, to: &writer)
+                }
             }
         )
     }

@@ -71,15 +71,15 @@ extension DaemonRoutes {
         }
         let calls = self.calls
         let count = inputs.count
-        // A caller that hangs up cancels the inputs it would have read.
         let connections = self.connections
-        let watch = connections.watch(context.channel) { batch.cancel() }
         return Response(
             status: .ok,
             headers: [.contentType: wantsStream ? CallStream.mediaType : "application/x-ndjson"],
-            body: ResponseBody { writer in
-                defer { connections.stop(watch) }
-                try await Self.stream(batch, count: count, wantsStream: wantsStream, calls: calls, to: &writer)
+            body: ResponseBody { [channel = context.channel] writer in
+                // A caller that hangs up cancels the inputs it would have read.
+                try await connections.whileOpen(channel, onClose: { batch.cancel() }) {
+                    try await Self.stream(batch, count: count, wantsStream: wantsStream, calls: calls, to: &writer)
+                }
             }
         )
     }
