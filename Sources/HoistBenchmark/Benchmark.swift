@@ -117,6 +117,19 @@ struct HoistBench: HoistApp {
         print(row("map over \(options.mapInputs) inputs", ms(mapTime) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / mapSeconds) + results.spread(mapTimes.map { $0 * 1000 }, format: "%.0f ms")))
         results.record("map over \(options.mapInputs) inputs", ["seconds": mapSeconds, "runs": mapTimes])
 
+        // The same map with a deadline on each input (a `.timeout`, or the function's own).
+        let timed = remote.timeout(.seconds(30))
+        var timedTimes: [Double] = []
+        for _ in 0..<options.runs {
+            let mapStart = ContinuousClock.now
+            let sums = try await timed.starmap(inputs)
+            timedTimes.append(toSeconds(ContinuousClock.now - mapStart))
+            precondition(sums.count == inputs.count && sums.last == inputs.count)
+        }
+        let timedSeconds = median(timedTimes)
+        print(row("map over \(options.mapInputs) inputs, each with a deadline", ms(.seconds(timedSeconds)) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / timedSeconds) + results.spread(timedTimes.map { $0 * 1000 }, format: "%.0f ms")))
+        results.record("map over \(options.mapInputs) inputs, each with a deadline", ["seconds": timedSeconds, "runs": timedTimes])
+
         // A call whose function prints 1,000 lines, output streamed back, against a silent
         // call on the same path: every line must arrive.
         try await outputFigure(client: transports[0].1, results: results, calls: min(options.calls, 500), runs: options.runs)

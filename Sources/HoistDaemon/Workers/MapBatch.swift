@@ -6,10 +6,11 @@ import NIOCore
 /// on in input order.
 ///
 /// Inputs go to the workers in chunks, one frame per chunk (``CallBatch``), two chunks per worker
-/// at a time: the worker runs a chunk's calls in order and answers each as a call of its own.
-/// Inputs with a deadline, a retry policy or from a nested call go one call each instead
-/// (``RetryingPool/call(_:timeout:key:calls:caller:output:)``), because those rules are kept per
-/// call; a deadline counts from when the worker starts its input (see ``Worker``).
+/// at a time: the worker runs a chunk's calls in order and answers each as a call of its own,
+/// each with its own deadline counted from when the worker starts it (see ``Worker``). Inputs
+/// with a retry policy or from a nested call go one call each instead
+/// (``RetryingPool/call(_:timeout:key:calls:caller:output:)``), because those rules are kept by
+/// the pool per call.
 /// Either way a crash, a timeout or a cancel touches one input alone, and cancelling the batch
 /// stops dispatching and cancels the inputs in flight.
 final class MapBatch: Sendable {
@@ -54,7 +55,7 @@ final class MapBatch: Sendable {
         self.caller = caller
         self.wantsOutput = wantsOutput
         let replicas = max(1, pool.pool.replicas)
-        usesChunks = timeout == nil && pool.policy.attempts <= 1 && caller == nil
+        usesChunks = pool.policy.attempts <= 1 && caller == nil
         if usesChunks {
             // Enough chunks that every worker has one running and one waiting.
             let size = window.map { $0 / (2 * replicas) } ?? (inputs.count + 4 * replicas - 1) / (4 * replicas)
@@ -143,7 +144,7 @@ final class MapBatch: Sendable {
             let sent: (worker: Worker, firstID: UInt64)
             do {
                 let positions = left
-                sent = try await pool.pool.sendBatch(CallBatch(function: function, wantsOutput: wantsOutput, bodies: left.map { inputs[$0] }), output: output) { position, result in
+                sent = try await pool.pool.sendBatch(CallBatch(function: function, wantsOutput: wantsOutput, bodies: left.map { inputs[$0] }), timeout: timeout, output: output) { position, result in
                     switch result {
                     case .success(let bytes):
                         chunk.settle(position) { inbox.add(positions[position], .success(bytes)) }

@@ -213,10 +213,12 @@ final class Worker: @unchecked Sendable {
 
     /// Sends many calls of one function in one frame, with ids `firstID`, `firstID + 1`, …;
     /// `complete` gets each one's outcome by its position, once (``NotStarted`` for those the
-    /// worker died before starting). Returns false, sending nothing, when the worker is not ready.
+    /// worker died before starting). Each call has its own deadline of `timeout` seconds, counted
+    /// from when the worker starts it. Returns false, sending nothing, when the worker is not ready.
     func callBatch(
         firstID: UInt64,
         batch: CallBatch,
+        timeout: Double?,
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
         complete: @escaping @Sendable (Int, Result<ByteBuffer, any Error>) -> Void
     ) -> Bool {
@@ -224,7 +226,7 @@ final class Worker: @unchecked Sendable {
             reserved = max(0, reserved - 1)
             guard _state == .ready, !dying, let calls = self.calls else { return nil }
             for position in batch.bodies.indices {
-                pending[firstID + UInt64(position)] = Pending(function: batch.function, complete: { complete(position, $0) }, output: output)
+                pending[firstID + UInt64(position)] = Pending(function: batch.function, complete: { complete(position, $0) }, output: output, timeout: timeout)
             }
             return calls
         }

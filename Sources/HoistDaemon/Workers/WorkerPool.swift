@@ -131,9 +131,11 @@ final class WorkerPool: @unchecked Sendable {
     /// Sends `batch` to the least busy ready worker as one frame, waiting for one to be ready as
     /// ``call(_:timeout:key:calls:caller:output:)`` does. `complete` gets each call's outcome by
     /// position (``NotStarted`` for those a dying worker never started: they may be sent again).
-    /// Returns the worker and the first call's id, by which each call can be cancelled.
+    /// Returns the worker and the first call's id, by which each call can be cancelled. Each
+    /// call has its own deadline of `timeout` seconds from when the worker starts it.
     func sendBatch(
         _ batch: CallBatch,
+        timeout: Double?,
         output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?,
         complete: @escaping @Sendable (Int, Result<ByteBuffer, any Error>) -> Void
     ) async throws -> (worker: Worker, firstID: UInt64) {
@@ -145,7 +147,7 @@ final class WorkerPool: @unchecked Sendable {
                     defer { ids += count }
                     return ids + 1
                 }
-                if worker.callBatch(firstID: first, batch: batch, output: output, complete: complete) { return (worker, first) }
+                if worker.callBatch(firstID: first, batch: batch, timeout: timeout, output: output, complete: complete) { return (worker, first) }
             }
             if lock.withLock({ stopped }) || ContinuousClock.now > deadline {
                 throw CallFailure(HoistError(.noWorkers, "app '\(app)' has no worker ready; see `hoist logs \(app)`"))
