@@ -62,6 +62,37 @@ void hoist_pipe_grow(int fd, int size) {
 #endif
 }
 
+static volatile sig_atomic_t term_requested;
+static int term_wake_fd = -1;
+
+static void handle_term(int signal) {
+    (void)signal;
+    int saved = errno;
+    term_requested = 1;
+    char byte = 1;
+    if (term_wake_fd >= 0) (void)!write(term_wake_fd, &byte, 1);
+    errno = saved;
+}
+
+void hoist_term_install(int wake_fd) {
+    term_wake_fd = wake_fd;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = handle_term;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &action, NULL);
+}
+
+int hoist_term_requested(void) {
+    return term_requested;
+}
+
+void hoist_term_reraise(void) {
+    signal(SIGTERM, SIG_DFL);
+    raise(SIGTERM);
+}
+
 void hoist_crash_capture_busy(int busy) {
     capture_busy = busy;
 }

@@ -82,7 +82,10 @@ final class OutputCapture: @unchecked Sendable {
         hoist_crash_install(readOut, readErr, logErr, reportPath)
     }
 
+    /// Starts the reader thread. From now on SIGTERM (the daemon stopping the worker) lets the
+    /// thread hand on what was printed and not yet read before the process ends by it.
     func start() {
+        hoist_term_install(wakeWrite)
         let thread = Thread { [self] in self.loop() }
         thread.name = "hoist-output"
         thread.start()
@@ -129,6 +132,22 @@ final class OutputCapture: @unchecked Sendable {
         }
     }
 
+    /// Hands on what is printed and not yet read (standard output's buffer, both pipes): the
+    /// worker is about to end. Output printed outside any call (a detached task's) would
+    /// otherwise wait in the buffer for the next call, or the next tick of the reader's timer,
+    /// and be lost with the process.
+    func finish() {
+        // Not `fflush`: a function blocked writing into the full pipe holds the stream, and only
+        // the drain below empties that pipe.
+        _ = hoist_stdout_try_flush()
+        lock.withLock {
+            drainLocked(readOut, .stdout)
+            drainLocked(readErr, .stderr)
+        }
+        _ = hoist_stdout_try_flush()
+        lock.withLock { drainLocked(readOut, .stdout) }
+    }
+
     /// Writes a line to the app log directly, bypassing capture.
     func log(_ line: String) {
         var text = line
@@ -159,6 +178,10 @@ final class OutputCapture: @unchecked Sendable {
             if fds[2].revents != 0 {
                 var bytes = (0 as UInt64)
                 while read(wakeRead, &bytes, 8) > 0 {}
+                if hoist_term_requested() != 0 {
+                    finish()
+                    hoist_term_reraise()
+                }
             }
             lock.withLock {
                 if fds[0].revents != 0 { drainLocked(readOut, .stdout) }

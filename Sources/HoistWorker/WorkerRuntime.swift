@@ -54,12 +54,15 @@ public enum WorkerRuntime {
             switch frame.kind {
             case .shutdown:
                 await queue.idle()
+                capture.finish()
                 try? await channel.close()
                 return
             default:
                 capture.log("hoist worker: ignoring unexpected \(frame.kind) frame from the daemon")
             }
         }
+        // The daemon went away: what is left goes to the app log before the process ends.
+        capture.finish()
     }
 
     private static func serve(_ request: consuming CallRequest, callID: UInt64, table: FunctionTable, capture: OutputCapture, channel: any Channel) async -> WorkerFrame {

@@ -106,6 +106,20 @@ struct OutputTests {
         }
     }
 
+    @Test("a line printed outside any call, while the worker's output is idle, reaches the app log when the worker is stopped")
+    func printedOutsideCallsBeforeStop() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            // The line comes 1.5 s after the call: past the second in which the worker flushes on
+            // a timer, so it waits in the worker's buffer until the worker is stopped.
+            #expect(try await daemon.call("lateLine", "1500") == "true")
+            try await Task.sleep(for: .milliseconds(2500))
+            daemon.stop()
+            let log = try String(contentsOfFile: daemon.home.appLog("testapp"), encoding: .utf8)
+            #expect(log.contains("a line printed 1500 ms after its call"), "\(log.suffix(2000))")
+        }
+    }
+
     @Test("a line printed just before a crash is in the app log")
     func printedBeforeCrash() async throws {
         try await withDaemon { daemon in

@@ -30,4 +30,12 @@ int hoist_stdout_try_flush(void);
 /// Asks for a pipe of `size` bytes (F_SETPIPE_SZ), best effort.
 void hoist_pipe_grow(int fd, int size);
 
+/// Catches SIGTERM (the daemon's "stop now"): the handler only notes it and writes a byte to
+/// `wake_fd`, so that the capture thread can hand on what the worker printed before it goes.
+void hoist_term_install(int wake_fd);
+/// Whether SIGTERM has come.
+int hoist_term_requested(void);
+/// Ends the process by SIGTERM, as if it had not been caught.
+void hoist_term_reraise(void);
+
 #endif

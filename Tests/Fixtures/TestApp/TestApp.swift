@@ -155,6 +155,14 @@ let loud = Function("loud", parameters: "bytes") { (bytes: Int) in
     print(String(repeating: "y", count: bytes))
     return bytes
 }
+/// Returns at once; a detached task prints a line `ms` milliseconds later, outside any call.
+let lateLine = Function("lateLine", parameters: "milliseconds") { (ms: Int) in
+    Task.detached {
+        try? await Task.sleep(for: .milliseconds(ms))
+        print("a line printed \(ms) ms after its call")
+    }
+    return true
+}
 let big = Function("big", parameters: "bytes") { (bytes: Int) in String(repeating: "x", count: bytes) }
 /// What Lambda says about the invocation being served.
 let invocationInfo = Function("invocationInfo") { () in
@@ -296,7 +304,7 @@ let square = Function("square", parameters: "n") { (n: Int) async throws -> Int 
 @main
 struct TestApp: HoistApp {
     static let name = "testapp"
-    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, flip, flipBytes, measure, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, handshakeBulk, awaitCancel, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big, loud, invocationInfo]
+    static let functions: [any HoistFunction] = [add, zero, shout, note, mirror, refuse, chatter, sleepy, whoami, size, sum, flip, flipBytes, measure, square, spin, bounded, tick, flaky, countTo, failAfter, handshake, handshakeStream, placed, handshakePid, handshakeBulk, awaitCancel, trap, nested, fanOut, recurse, elsewhere, s3Keys, counter, exitNow, touch, big, loud, lateLine, invocationInfo]
 
     /// As a driver, exercises the public API against the local daemon and prints what it saw,
     /// one `key=value` line each, for the end-to-end tests to check.
