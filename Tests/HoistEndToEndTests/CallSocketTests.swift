@@ -95,7 +95,8 @@ private func outcome(_ client: DaemonClient, _ function: String, _ body: String,
     } catch let error as RemoteError {
         return Outcome(answer: "remote \(error)", output: output.byStream)
     } catch {
-        return Outcome(answer: "error \(error)", output: output.byStream)
+        // Which worker served the call depends on which was free, not on the way it came.
+        return Outcome(answer: "error \(error)".replacing(/worker \d+ \(pid \d+\)/, with: "a worker"), output: output.byStream)
     }
 }
 

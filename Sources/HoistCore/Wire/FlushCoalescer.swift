@@ -13,24 +13,15 @@ package final class FlushCoalescer: @unchecked Sendable {
         self.channel = channel
     }
 
-    /// Writes `frame`, from any thread.
-    package func send(_ frame: WorkerFrame) {
-        if channel.eventLoop.inEventLoop {
-            write(frame)
-        } else {
-            channel.eventLoop.execute { self.write(frame) }
-        }
-    }
-
     /// Writes `frame`, from any thread; `whenWritten` runs on the event loop just before the
     /// write, so that what it records follows the channel's order of writes.
-    package func send(_ frame: WorkerFrame, whenWritten: @escaping @Sendable () -> Void) {
+    package func send(_ frame: WorkerFrame, whenWritten: (@Sendable () -> Void)? = nil) {
         if channel.eventLoop.inEventLoop {
-            whenWritten()
+            whenWritten?()
             write(frame)
         } else {
             channel.eventLoop.execute {
-                whenWritten()
+                whenWritten?()
                 self.write(frame)
             }
         }

@@ -68,7 +68,8 @@ final class ConnectionWatch: Sendable {
 ///
 /// Hummingbird adds its extra handlers behind the HTTP ones, and the HTTP pipelining handler holds
 /// an input's end back until the response in progress has ended, which is too late here; so this
-/// handler puts a ``HangUpDetector`` at the front of the pipeline, where the raw events pass.
+/// handler puts a ``HangUpDetector`` at the front of the pipeline, where the raw events pass, and
+/// leaves.
 final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
@@ -80,6 +81,8 @@ final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) {
         try? context.pipeline.syncOperations.addHandler(HangUpDetector(watch: watch), position: .first)
+        // Its work is done: the connection's reads need not pass through it.
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 
