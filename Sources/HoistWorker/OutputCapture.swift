@@ -14,8 +14,9 @@ import Musl
 /// that call. A worker runs one call at a time, which is what makes that attribution exact.
 ///
 /// Standard output is fully buffered, so printing a line costs no system call: the buffer goes
-/// out when it fills, when a call ends, and every ``flushInterval`` while calls run, so output
-/// still streams. A crash writes what is left in it to the app log; what a worker killed with
+/// out when it fills, when a call ends, every ``flushInterval`` while calls run, so output
+/// still streams, and every ``idleFlushInterval`` between calls, so that what a detached task
+/// prints reaches the app log too. A crash writes what is left in it to the app log; what a worker killed with
 /// SIGKILL printed in its last ``flushInterval`` is lost. Standard error stays unbuffered.
 final class OutputCapture: @unchecked Sendable {
     enum Stream { case stdout, stderr }
@@ -23,6 +24,13 @@ final class OutputCapture: @unchecked Sendable {
 
     /// How often the reader thread flushes standard output while calls run, in milliseconds.
     static let flushInterval: Int32 = 5
+    /// How often the reader thread flushes standard output between calls, in milliseconds
+    /// (`HOIST_IDLE_FLUSH_MS` in the app's environment, default 250): a detached task's lines
+    /// wait no longer, and an idle worker wakes a few times a second.
+    static let idleFlushInterval: Int32 = {
+        let milliseconds = ProcessInfo.processInfo.environment[HoistEnvironment.idleFlushMilliseconds].flatMap(Int32.init) ?? 250
+        return max(1, milliseconds)
+    }()
     /// How long after a call the reader keeps flushing on its timer, so that back-to-back calls
     /// need not wake it, in nanoseconds.
     static let linger: UInt64 = 1_000_000_000
@@ -42,7 +50,7 @@ final class OutputCapture: @unchecked Sendable {
     /// One read buffer, used only under `lock`.
     private var buffer = [UInt8](repeating: 0, count: 65536)
     /// Under `lock`: calls running, when the last one ended (monotonic ns), and whether the
-    /// reader thread waits without a timeout (and so must be woken).
+    /// reader thread waits on its long timer (and so must be woken when a call begins).
     private var running = 0
     private var lastEnded: UInt64 = 0
     private var sleeping = false
@@ -163,12 +171,12 @@ final class OutputCapture: @unchecked Sendable {
             pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
         ]
         while true {
-            // On a timer while calls run (and a while after), so that buffered output streams;
-            // otherwise until something arrives or a call begins.
+            // On a short timer while calls run (and a while after), so that buffered output
+            // streams; otherwise on a long one, or until something arrives or a call begins.
             let timeout = lock.withLock { () -> Int32 in
                 let recent = running > 0 || Self.monotonicNow() &- lastEnded < Self.linger
                 sleeping = !recent && hoist_stdout_pending() == 0
-                return sleeping ? -1 : Self.flushInterval
+                return sleeping ? Self.idleFlushInterval : Self.flushInterval
             }
             let ready = poll(&fds, 3, timeout)
             if ready < 0 {

@@ -118,6 +118,9 @@ public enum HoistEnvironment {
     public static let crashDirectory = "HOIST_CRASH_DIR"
     /// The last of what a crashed worker wrote to standard error, in ``crashDirectory``.
     public static let crashStderrFile = "stderr.txt"
+    /// How often an idle worker flushes what detached tasks printed to the app log, in
+    /// milliseconds (default 250); set it in the app's ``Env/environment``.
+    public static let idleFlushMilliseconds = "HOIST_IDLE_FLUSH_MS"
     /// The daemon's request body limit in bytes.
     public static let maxBodySize = "HOIST_MAX_BODY_BYTES"
     /// The address the daemon listens on (default 127.0.0.1).
