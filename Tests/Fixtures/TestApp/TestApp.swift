@@ -741,7 +741,10 @@ struct TestApp: HoistApp {
 
             // hoist-b's daemon is killed while a map runs, once it has served a few of the map's
             // inputs (not after a fixed time, which a loaded machine may spend before any): its
-            // calls go to hoist-a, and what it answered before it died is kept.
+            // calls go to hoist-a, and what it answered before it died is kept. An input served is
+            // not yet answered (its outcome waits for the inputs before it, then crosses the
+            // tunnel), so the kill comes 10 inputs and 300 ms later, still mid-map (its share of
+            // the map takes hoist-b 1.5 s).
             let victim = SSHTransport(host: pair.hosts[1])
             let log = #""$HOME/.hoist/apps/testapp/work/placed.log""#
             try await victim.check("rm -f \(log)")
@@ -749,9 +752,10 @@ struct TestApp: HoistApp {
                 let deadline = ContinuousClock.now + .seconds(30)
                 while ContinuousClock.now < deadline {
                     let served = try await victim.run("cat \(log) 2>/dev/null | wc -l").stdout
-                    if (Int(served.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 4 { break }
+                    if (Int(served.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 10 { break }
                     try await Task.sleep(for: .milliseconds(20))
                 }
+                try await Task.sleep(for: .milliseconds(300))
                 try await victim.check(#"kill -9 "$(cat "$HOME/.hoist/daemon.pid")""#)
             }
             let survived = try await remote.starmap((0..<300).map { ($0, 20) })
