@@ -19,8 +19,8 @@ extension RemoteFunction {
     /// less than as many calls; on Lambda each input is an invocation.
     ///
     /// - Parameter maxInFlight: How many inputs are sent at once (on a daemon, by default two
-    ///   chunks of up to 64 inputs per worker, or 4 inputs per worker with a retry policy; each
-    ///   input's deadline counts from its own start; on Lambda, 4 per worker and at least 16).
+    ///   chunks of up to 64 inputs per worker, each input's deadline counting from its own start
+    ///   and its retries made as calls of their own; on Lambda, 4 per worker and at least 16).
     public func map(_ inputs: [(repeat each Arg)], maxInFlight: Int? = nil) async throws -> [Result] {
         try await run(inputs, maxInFlight: maxInFlight, stopAtFirstFailure: true).map { try $0.get() }
     }

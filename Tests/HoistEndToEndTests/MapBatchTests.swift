@@ -98,6 +98,35 @@ struct MapBatchTests {
         }
     }
 
+    @Test("inputs keep their retry policy in chunks: an input the policy retries is tried again on its own, the rest once")
+    func retriesInChunks() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: 2))
+            func attempts(_ function: String) -> Int {
+                daemon.appLog.components(separatedBy: "attempt 1 of '\(function)' failed").count - 1
+            }
+            // Each input throws on its first attempt: retried when the policy asks, and only then.
+            let tags = (0..<20).map { "\"m\($0)\"" }.joined(separator: ",")
+            let retried = try lines(try daemon.curl("/testapp/flaky/map", ["-H", "\(RetryPolicy.header): attempts=3;backoff=0;thrown=1", "-d", "[\(tags)]"]).body)
+            #expect(retried.map(\.index) == Array(0..<20))
+            #expect(retried.allSatisfy { $0.result == 2 }, "\(retried)")
+            #expect(attempts("flaky") == 20)
+            let others = (0..<10).map { "\"n\($0)\"" }.joined(separator: ",")
+            let thrown = try lines(try daemon.curl("/testapp/flaky/map", ["-H", "\(RetryPolicy.header): attempts=3;backoff=0", "-d", "[\(others)]"]).body)
+            #expect(thrown.allSatisfy { $0.error?.kind == "threw" }, "\(thrown)")
+            #expect(attempts("flaky") == 20)
+            // A crash is retried (by default), as a call of its own; it crashes again and fails
+            // alone. The inputs after it in its chunk never started and run elsewhere, once.
+            let kinds = (0..<40).map { $0 == 12 ? #""fatal""# : #""none""# }
+            let crashed = try lines(try daemon.curl("/testapp/trap/map", ["-H", "\(RetryPolicy.header): attempts=2;backoff=0", "-d", "[" + kinds.joined(separator: ",") + "]"]).body)
+            #expect(crashed.map(\.index) == Array(0..<40))
+            #expect(crashed[12].error?.kind == "workerCrashed", "\(crashed[12])")
+            #expect(crashed.enumerated().allSatisfy { $0.offset == 12 || $0.element.result == 0 }, "\(crashed)")
+            #expect(attempts("trap") == 1)
+            #expect(try await daemon.call("add", "[1,2]") == "3")
+        }
+    }
+
     @Test("cancelling a map by its Hoist-Call-Id cancels its inputs in flight and those not started")
     func cancelByKey() async throws {
         try await withDaemon { daemon in

@@ -7,7 +7,7 @@ public enum MapWire {
     /// The last path component of a function's map route.
     public static let pathComponent = "map"
     /// How many of the batch's inputs are sent to the workers at once (default: two chunks of up
-    /// to 64 inputs per worker, or 4 inputs per worker when they have a retry policy).
+    /// to 64 inputs per worker).
     public static let inFlightHeader = "Hoist-Max-In-Flight"
     /// `none` leaves what the function prints in the app log; call-stream callers get it otherwise.
     public static let outputHeader = "Hoist-Output"

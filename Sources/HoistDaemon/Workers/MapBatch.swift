@@ -7,10 +7,10 @@ import NIOCore
 ///
 /// Inputs go to the workers in chunks, one frame per chunk (``CallBatch``), two chunks per worker
 /// at a time: the worker runs a chunk's calls in order and answers each as a call of its own,
-/// each with its own deadline counted from when the worker starts it (see ``Worker``). Inputs
-/// with a retry policy or from a nested call go one call each instead
-/// (``RetryingPool/call(_:timeout:key:calls:caller:output:)``), because those rules are kept by
-/// the pool per call.
+/// each with its own deadline counted from when the worker starts it (see ``Worker``). An input
+/// whose failure the retry policy retries is tried again as a call of its own
+/// (``RetryingPool/call(_:timeout:key:calls:caller:failedFirst:output:)``). Inputs from a nested
+/// call go one call each, to idle workers only, as nested calls do.
 /// Either way a crash, a timeout or a cancel touches one input alone, and cancelling the batch
 /// stops dispatching and cancels the inputs in flight.
 final class MapBatch: Sendable {
@@ -55,7 +55,7 @@ final class MapBatch: Sendable {
         self.caller = caller
         self.wantsOutput = wantsOutput
         let replicas = max(1, pool.pool.replicas)
-        usesChunks = pool.policy.attempts <= 1 && caller == nil
+        usesChunks = caller == nil
         if usesChunks {
             // Enough chunks that every worker has one running and one waiting.
             let size = window.map { $0 / (2 * replicas) } ?? (inputs.count + 4 * replicas - 1) / (4 * replicas)
@@ -132,8 +132,23 @@ final class MapBatch: Sendable {
     }
 
     /// One chunk in one frame to one worker, each outcome handed on as the worker answers it;
-    /// inputs that worker died before starting go again.
+    /// inputs that worker died before starting go again. An input whose failure the retry policy
+    /// retries (its worker crashed, say) is tried again as a call of its own once its chunk ends.
     private func runChunk(_ indices: [Int], output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?, into inbox: OutcomeInbox) async {
+        let retrying = NIOLockedValueBox<[(index: Int, failure: CallFailure)]>([])
+        await sendChunk(indices, output: output, into: inbox, retrying: retrying)
+        let retries = retrying.withLockedValue { $0 }
+        guard !retries.isEmpty else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for (index, failure) in retries {
+                group.addTask { inbox.add(index, await self.runInput(index, failedFirst: failure, output: output)) }
+            }
+        }
+    }
+
+    /// ``runChunk(_:output:into:)`` up to the retries: the failures to retry go to `retrying`
+    /// instead of `inbox`.
+    private func sendChunk(_ indices: [Int], output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?, into inbox: OutcomeInbox, retrying: NIOLockedValueBox<[(index: Int, failure: CallFailure)]>) async {
         var left = indices
         while !left.isEmpty {
             if state.withLockedValue({ $0.cancelled }) {
@@ -151,7 +166,12 @@ final class MapBatch: Sendable {
                     case .failure(is NotStarted):
                         chunk.settle(position, notStarted: true)
                     case .failure(let error):
-                        chunk.settle(position) { inbox.add(positions[position], .failure(DaemonRoutes.callFailure(error))) }
+                        let failure = DaemonRoutes.callFailure(error)
+                        if self.pool.retries(failure, after: 1) {
+                            chunk.settle(position) { retrying.withLockedValue { $0.append((positions[position], failure)) } }
+                        } else {
+                            chunk.settle(position) { inbox.add(positions[position], .failure(failure)) }
+                        }
                     }
                 }
             } catch {
@@ -173,7 +193,9 @@ final class MapBatch: Sendable {
         }
     }
 
-    private func runInput(_ index: Int, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async -> Result<ByteBuffer, CallFailure> {
+    /// One input as a call of its own under the retry policy; `failedFirst` is its first
+    /// attempt's failure when that ran in a chunk.
+    private func runInput(_ index: Int, failedFirst: CallFailure? = nil, output: (@Sendable (WorkerFrame.Kind, ByteBuffer) -> Void)?) async -> Result<ByteBuffer, CallFailure> {
         let cancelled = state.withLockedValue { state -> Bool in
             if state.cancelled { return true }
             state.inFlight.insert(index)
@@ -183,7 +205,7 @@ final class MapBatch: Sendable {
         defer { _ = state.withLockedValue { $0.inFlight.remove(index) } }
         do {
             let request = CallRequest(function: function, wantsOutput: wantsOutput, body: inputs[index])
-            return .success(try await pool.call(request, timeout: timeout, key: MapWire.inputKey(key, index), calls: calls, caller: caller, output: output))
+            return .success(try await pool.call(request, timeout: timeout, key: MapWire.inputKey(key, index), calls: calls, caller: caller, failedFirst: failedFirst, output: output))
         } catch {
             return .failure(DaemonRoutes.callFailure(error))
         }
