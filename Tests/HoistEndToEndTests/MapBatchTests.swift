@@ -74,9 +74,8 @@ struct MapBatchTests {
             #expect(timed[1].error?.kind == "timedOut", "\(timed)")
             #expect([timed[0], timed[2], timed[3], timed[4], timed[5]].allSatisfy { $0.result != nil }, "\(timed)")
             // Forty inputs with a deadline go in chunks of five (two a worker at a time): input 12
-            // passes its deadline, and the inputs queued behind it — the rest of its chunk, and
-            // the chunk after it on that worker — wait 3 s for it and still have their whole
-            // deadline, which counts from each input's own start.
+            // passes its deadline, and the inputs queued behind it in its chunk wait 2.5 s for it
+            // and still have their whole deadline, which counts from each input's own start.
             let sleeps = (0..<40).map { $0 == 12 ? "20000" : "10" }
             let chunkTimed = try lines(try daemon.curl("/testapp/sleepy/map", ["-H", "\(CallTimeout.header): 2.5", "-d", "[" + sleeps.joined(separator: ",") + "]"]).body)
             #expect(chunkTimed.map(\.index) == Array(0..<40))
