@@ -104,31 +104,25 @@ struct HoistBench: HoistApp {
         print(row("calls per second, \(options.callers) callers, \(options.replicas) workers", String(format: "%.0f", throughput) + results.spread(rates, format: "%.0f")))
         results.record("calls per second, \(options.callers) callers", ["calls_per_second": throughput, "runs": rates])
 
+        // A map, then the same map with a deadline on each input (a `.timeout`, or the
+        // function's own).
         let inputs = (0..<options.mapInputs).map { ($0, 1) }
-        var mapTimes: [Double] = []
-        for _ in 0..<options.runs {
-            let mapStart = ContinuousClock.now
-            let sums = try await remote.starmap(inputs)
-            mapTimes.append(toSeconds(ContinuousClock.now - mapStart))
-            precondition(sums.count == inputs.count && sums.last == inputs.count)
-        }
-        let mapSeconds = median(mapTimes)
-        let mapTime = Duration.seconds(mapSeconds)
-        print(row("map over \(options.mapInputs) inputs", ms(mapTime) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / mapSeconds) + results.spread(mapTimes.map { $0 * 1000 }, format: "%.0f ms")))
-        results.record("map over \(options.mapInputs) inputs", ["seconds": mapSeconds, "runs": mapTimes])
-
-        // The same map with a deadline on each input (a `.timeout`, or the function's own).
         let timed = remote.timeout(.seconds(30))
-        var timedTimes: [Double] = []
-        for _ in 0..<options.runs {
-            let mapStart = ContinuousClock.now
-            let sums = try await timed.starmap(inputs)
-            timedTimes.append(toSeconds(ContinuousClock.now - mapStart))
-            precondition(sums.count == inputs.count && sums.last == inputs.count)
+        var mapTime = Duration.zero
+        for (label, map) in [("", remote), (", each with a deadline", timed)] {
+            var mapTimes: [Double] = []
+            for _ in 0..<options.runs {
+                let mapStart = ContinuousClock.now
+                let sums = try await map.starmap(inputs)
+                mapTimes.append(toSeconds(ContinuousClock.now - mapStart))
+                precondition(sums.count == inputs.count && sums.last == inputs.count)
+            }
+            let mapSeconds = median(mapTimes)
+            if label.isEmpty { mapTime = .seconds(mapSeconds) }
+            let name = "map over \(options.mapInputs) inputs" + label
+            print(row(name, ms(.seconds(mapSeconds)) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / mapSeconds) + results.spread(mapTimes.map { $0 * 1000 }, format: "%.0f ms")))
+            results.record(name, ["seconds": mapSeconds, "runs": mapTimes])
         }
-        let timedSeconds = median(timedTimes)
-        print(row("map over \(options.mapInputs) inputs, each with a deadline", ms(.seconds(timedSeconds)) + String(format: "  (%.0f calls/s)", Double(options.mapInputs) / timedSeconds) + results.spread(timedTimes.map { $0 * 1000 }, format: "%.0f ms")))
-        results.record("map over \(options.mapInputs) inputs, each with a deadline", ["seconds": timedSeconds, "runs": timedTimes])
 
         // A call whose function prints 1,000 lines, output streamed back, against a silent
         // call on the same path: every line must arrive.
