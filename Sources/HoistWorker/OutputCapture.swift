@@ -53,7 +53,7 @@ final class OutputCapture: @unchecked Sendable {
     /// reader thread waits on its long timer (and so must be woken when a call begins).
     private var running = 0
     private var lastEnded: UInt64 = 0
-    private var sleeping = false
+    private var idle = false
 
     init() throws {
         func makePipe() throws -> (Int32, Int32) {
@@ -112,8 +112,8 @@ final class OutputCapture: @unchecked Sendable {
                 self.sink = sink
             }
             running += 1
-            defer { sleeping = false }
-            return sleeping
+            defer { idle = false }
+            return idle
         }
         if wake {
             var byte: UInt8 = 1
@@ -175,8 +175,8 @@ final class OutputCapture: @unchecked Sendable {
             // streams; otherwise on a long one, or until something arrives or a call begins.
             let timeout = lock.withLock { () -> Int32 in
                 let recent = running > 0 || Self.monotonicNow() &- lastEnded < Self.linger
-                sleeping = !recent && hoist_stdout_pending() == 0
-                return sleeping ? Self.idleFlushInterval : Self.flushInterval
+                idle = !recent && hoist_stdout_pending() == 0
+                return idle ? Self.idleFlushInterval : Self.flushInterval
             }
             let ready = poll(&fds, 3, timeout)
             if ready < 0 {

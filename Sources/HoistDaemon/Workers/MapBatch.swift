@@ -167,10 +167,12 @@ final class MapBatch: Sendable {
                         chunk.settle(position, notStarted: true)
                     case .failure(let error):
                         let failure = DaemonRoutes.callFailure(error)
-                        if self.pool.retries(failure, after: 1) {
-                            chunk.settle(position) { retrying.withLockedValue { $0.append((positions[position], failure)) } }
-                        } else {
-                            chunk.settle(position) { inbox.add(positions[position], .failure(failure)) }
+                        chunk.settle(position) {
+                            if self.pool.retries(failure, after: 1) {
+                                retrying.withLockedValue { $0.append((positions[position], failure)) }
+                            } else {
+                                inbox.add(positions[position], .failure(failure))
+                            }
                         }
                     }
                 }
