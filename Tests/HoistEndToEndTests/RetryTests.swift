@@ -68,6 +68,33 @@ struct RetryTests {
         }
     }
 
+    @Test("a call cancelled while it waits out a retry pause ends then, and is not tried again")
+    func cancelledDuringPause() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy()
+            // A pause longer than the daemon's memory of cancels that find no call (5 s): only a
+            // cancel that reaches the pause itself can stop the second attempt.
+            let policy = RetryPolicy(attempts: 2, backoff: .seconds(7), retryThrownErrors: true)
+            let call = Task {
+                try await daemon.client.call(app: "testapp", function: "flaky", body: ByteBuffer(string: #""paused""#), key: "paused-1", retry: policy)
+            }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !daemon.appLog.contains("attempt 1 of 'flaky' failed"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let failedAt = ContinuousClock.now
+            let cancelled = try daemon.curl("/_hoist/calls/paused-1/cancel", ["-X", "POST"])
+            #expect(cancelled.status == 200, "\(cancelled.body)")
+            let error = await #expect(throws: HoistError.self) { _ = try await call.value }
+            #expect(error?.code == .cancelled, "\(String(describing: error))")
+            // Past the pause: had the second attempt run, `flaky` would have counted 2 for this
+            // tag and this call would count 3.
+            try await Task.sleep(until: failedAt + .seconds(8))
+            #expect(String(buffer: try await daemon.client.call(app: "testapp", function: "flaky", body: ByteBuffer(string: #""paused""#))) == "2")
+            #expect(daemon.appLog.contains("'flaky' was cancelled before attempt 2"))
+        }
+    }
+
     @Test("a bad retry header is a 400 that says what is expected")
     func badHeader() async throws {
         try await withDaemon { daemon in

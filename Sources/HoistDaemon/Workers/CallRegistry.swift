@@ -15,6 +15,8 @@ final class CallRegistry: Sendable {
         var early: [String: ContinuousClock.Instant] = [:]
         /// Maps in flight, by key: cancelling one cancels each of its inputs.
         var batches: [String: @Sendable () -> Void] = [:]
+        /// Calls waiting out a retry policy's pause, by key: cancelling one ends its pause.
+        var pauses: [String: @Sendable () -> Void] = [:]
     }
     private let state = NIOLockedValueBox(State())
     static let earlyCancelWindow = Duration.seconds(5)
@@ -60,6 +62,27 @@ final class CallRegistry: Sendable {
         }
     }
 
+    /// Registers a call that waits out a retry pause under `key`: `cancel` ends the pause. A call
+    /// between attempts has no worker, and a cancel then must not wait for the next attempt —
+    /// the pause may outlast the memory of early cancels. Throws when the key was cancelled
+    /// just before.
+    func registerPause(_ key: String, cancel: @escaping @Sendable () -> Void) throws {
+        let cancelled = state.withLockedValue { state -> Bool in
+            if let cancelled = state.early.removeValue(forKey: key), ContinuousClock.now - cancelled < Self.earlyCancelWindow {
+                return true
+            }
+            state.pauses[key] = cancel
+            return false
+        }
+        if cancelled {
+            throw CallFailure(HoistError(.cancelled, "the call '\(key)' was cancelled while it waited to be retried"))
+        }
+    }
+
+    func unregisterPause(_ key: String) {
+        _ = state.withLockedValue { $0.pauses.removeValue(forKey: key) }
+    }
+
     func unregisterBatch(_ key: String) {
         _ = state.withLockedValue { $0.batches.removeValue(forKey: key) }
     }
@@ -71,9 +94,9 @@ final class CallRegistry: Sendable {
     /// Cancels the call with this key; false when no such call is in flight. The key is
     /// remembered for a few seconds in case its call is still on the way.
     func cancel(_ key: String) -> Bool {
-        let (entry, batch) = state.withLockedValue { state -> (Entry?, (@Sendable () -> Void)?) in
+        let (entry, stop) = state.withLockedValue { state -> (Entry?, (@Sendable () -> Void)?) in
             if let entry = state.entries[key] { return (entry, nil) }
-            if let batch = state.batches[key] { return (nil, batch) }
+            if let batch = state.batches[key] ?? state.pauses[key] { return (nil, batch) }
             let now = ContinuousClock.now
             if state.early.count >= 10_000 {
                 state.early = state.early.filter { now - $0.value < Self.earlyCancelWindow }
@@ -81,8 +104,8 @@ final class CallRegistry: Sendable {
             if state.early.count < 10_000 { state.early[key] = now }
             return (nil, nil)
         }
-        if let batch {
-            batch()
+        if let stop {
+            stop()
             return true
         }
         guard let entry else { return false }
