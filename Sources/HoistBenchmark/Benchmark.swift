@@ -79,6 +79,14 @@ struct HoistBench: HoistApp {
             _ = try await streamed(i, 1)
         }
 
+        // A call under a retry policy (none of them fails, so none is retried).
+        let sturdy = remote.retrying(RetryPolicy(attempts: 3))
+        for i in 0..<300 { _ = try await sturdy(i, 1) }
+        _ = try await results.latency("call with a retry policy (.quiet())", runs: options.runs, calls: options.calls) { i in
+            let sum = try await sturdy(i, 1)
+            precondition(sum == i + 1)
+        }
+
         // The same raw call as frames on the daemon's call socket (what Hoist's callers use), as
         // HTTP on its private socket, and over TCP loopback with the token.
         let token = try HoistHome(home).controlToken()

@@ -197,10 +197,28 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
                 channel.eventLoop.execute { self.finished(id, answer) }
             }
         }
-        // With a worker ready the call goes out from this loop; otherwise (and for retries and
-        // nested calls) a task waits for one as HTTP calls do.
-        if plan.retry.attempts <= 1, plan.caller == nil,
-           plan.pool.pool.start(request, timeout: plan.timeout, key: plan.key, calls: calls, output: sink, complete: finish) {
+        // With a worker ready the call goes out from this loop; otherwise (and for nested calls)
+        // a task waits for one as HTTP calls do. Under a retry policy the first attempt goes out
+        // the same way, and only a failure the policy retries takes a task, for the pause and
+        // the attempts after it.
+        var complete = finish
+        if plan.retry.attempts > 1 {
+            let pool = plan.pool, timeout = plan.timeout, key = plan.key
+            complete = { outcome in
+                guard case let .failure(error) = outcome, let failure = error as? CallFailure, pool.retries(failure, after: 1) else {
+                    return finish(outcome)
+                }
+                Task {
+                    do {
+                        finish(.success(try await pool.call(request, timeout: timeout, key: key, calls: calls, failedFirst: failure, output: sink)))
+                    } catch {
+                        finish(.failure(error))
+                    }
+                }
+            }
+        }
+        if plan.caller == nil,
+           plan.pool.pool.start(request, timeout: plan.timeout, key: plan.key, calls: calls, output: sink, complete: complete) {
             return
         }
         Task {
