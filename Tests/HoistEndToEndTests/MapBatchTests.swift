@@ -153,6 +153,34 @@ struct MapBatchTests {
         }
     }
 
+    @Test("cancelling a map whose inputs wait out a retry pause ends them then; none is tried again")
+    func cancelDuringRetryPause() async throws {
+        try await withDaemon { daemon in
+            try await daemon.deploy(env: Env(replicas: 2))
+            // Each input throws on its first attempt; the pause before its second (7 s) outlasts
+            // the daemon's memory of cancels that find no call (5 s).
+            let tags = (0..<4).map { "\"p\($0)\"" }.joined(separator: ",")
+            let map = Task {
+                try await offPool { try daemon.curl("/testapp/flaky/map", ["-H", "\(CallKey.header): paused-map", "-H", "\(RetryPolicy.header): attempts=2;backoff=7;thrown=1", "-d", "[\(tags)]"]) }
+            }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while daemon.appLog.components(separatedBy: "attempt 1 of 'flaky' failed").count - 1 < 4, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let failedAt = ContinuousClock.now
+            let cancel = try daemon.curl("/_hoist/calls/paused-map/cancel", ["-X", "POST"])
+            #expect(cancel.status == 200, "\(cancel.body)")
+            let answered = try lines(try await map.value.body)
+            #expect(answered.map(\.index) == Array(0..<4))
+            #expect(answered.allSatisfy { $0.error?.kind == "cancelled" }, "\(answered)")
+            // Past the pause: an input tried again would have counted 2 for its tag, and this
+            // call would count 3.
+            try await Task.sleep(until: failedAt + .seconds(8))
+            #expect(try await daemon.call("flaky", "\"p2\"") == "2")
+            #expect(daemon.appLog.components(separatedBy: "'flaky' was cancelled before attempt 2").count - 1 == 4, "\(daemon.appLog)")
+        }
+    }
+
     @Test("a caller that hangs up mid-map or mid-call has its inputs and its call cancelled, and the workers serve the next call at once")
     func hangUp() async throws {
         try await withDaemon { daemon in
