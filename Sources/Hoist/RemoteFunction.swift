@@ -72,7 +72,11 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
             handler = { kind, bytes in printer.write(kind, bytes) }
         }
         let output = handler
-        let call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: CallKey.unique(), retry: target.retry, spread: true, bytes: bytes)
+        var call = SystemCall(app: app, function: target.functionName, body: body, deadline: try callTimeout.map(CallTimeout.validate), key: CallKey.unique(), retry: target.retry, spread: true, bytes: bytes)
+        // A large result that comes in shared memory is decoded there, not copied out first.
+        let function = self.function, raw = bytes.contains(.result)
+        let reader = ResultReader { try function.decodeResult(bytes: $0, raw: raw) }
+        call.resultReader = reader
         let result: ByteBuffer
         do {
             // Cancelling the caller's task cancels the remote call.
@@ -84,6 +88,7 @@ public struct RemoteFunction<each Arg: Codable & Sendable, Result: Sendable>: Se
             throw error
         }
         printer?.flush()
+        if let value = reader.value as? Result { return value }
         return try function.decodeResult(result, raw: bytes.contains(.result))
     }
 

@@ -31,10 +31,67 @@ final class CallSocketClient: Sendable {
         }
     }
 
+    /// Arguments from this size on go through a payload region when the daemon shares this
+    /// machine's memory.
+    static let regionThreshold = 1 << 20
+    /// Cleared for the process when a worker could not use a region (another pid namespace,
+    /// say): large arguments then go in the frame, as over a tunnel.
+    private static let regionsUsable = NIOLockedValueBox(true)
+    private let regions = PayloadRegionPool()
+    private let regionCallCount = NIOLockedValueBox(0)
+    /// Calls whose argument went through a payload region, for tests.
+    var regionCalls: Int { regionCallCount.withLockedValue { $0 } }
+
     /// Sends a call and waits for its result; `output` gets its output and elements as they come.
     /// Cancelling the calling task cancels the call. Throws ``NotSent`` when nothing was sent.
-    func call(_ header: SocketCallHeader, body: ByteBuffer, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer {
+    /// With `sharedMemory`, a large argument goes through a ``PayloadRegion`` when the daemon is
+    /// on this machine: only for functions that return one result.
+    func call(_ header: SocketCallHeader, body: ByteBuffer, output: DaemonClient.OutputHandler?, sharedMemory: Bool = false, resultReader: ResultReader? = nil) async throws -> ByteBuffer {
         let link = try await connected()
+        guard sharedMemory, body.readableBytes >= Self.regionThreshold, link.handler.sharesMemory,
+              Self.regionsUsable.withLockedValue({ $0 }),
+              let region = regions.acquire(capacity: body.readableBytes), let reference = region.write(body)
+        else {
+            return try await send(header, body: body, output: output, on: link)
+        }
+        var regionHeader = header
+        regionHeader.region = true
+        do {
+            let answer = try await send(regionHeader, body: reference.buffer, output: output, on: link)
+            let result = try Self.result(of: answer, in: region, reader: resultReader)
+            regions.release(region)
+            regionCallCount.withLockedValue { $0 += 1 }
+            return result
+        } catch let error as HoistError where error.code == .payloadRegion {
+            // The region's memory could not be shared after all: send the argument itself.
+            Self.regionsUsable.withLockedValue { $0 = false }
+            return try await send(header, body: body, output: output, on: link)
+        }
+        // On any other end the region is let go, not reused: a worker may still be writing to it.
+    }
+
+    /// A region call's answer: the result itself, or where it lies in the region (read there by
+    /// `reader`, which leaves an empty buffer to return, or copied out).
+    private static func result(of answer: ByteBuffer, in region: PayloadRegion, reader: ResultReader?) throws -> ByteBuffer {
+        var answer = answer
+        switch answer.readInteger(as: UInt8.self).flatMap(RegionReference.Answer.init(rawValue:)) {
+        case .inline:
+            return answer
+        case .inRegion:
+            let notOurs = HoistError(.badResponse, "the daemon answered a call with a result in a payload region that is not the call's")
+            guard let reference = try? RegionReference(decoding: answer) else { throw notOurs }
+            if let reader {
+                guard try region.read(reference, into: reader) else { throw notOurs }
+                return ByteBuffer()
+            }
+            guard let result = region.read(reference) else { throw notOurs }
+            return result
+        case nil:
+            throw HoistError(.badResponse, "the daemon answered a call with a payload region in a way this Hoist does not read")
+        }
+    }
+
+    private func send(_ header: SocketCallHeader, body: ByteBuffer, output: DaemonClient.OutputHandler?, on link: Link) async throws -> ByteBuffer {
         let id = ids.withLockedValue { id -> UInt64 in
             id += 1
             return id
@@ -129,6 +186,13 @@ final class CallSocketClientHandler: ChannelInboundHandler, @unchecked Sendable 
     private var pending: [UInt64: Call] = [:]
     private var context: ChannelHandlerContext?
     private var calls: FlushCoalescer?
+    private let hello = NIOLockedValueBox<SocketHello?>(nil)
+
+    /// Whether the daemon said it shares this process's machine and pid namespace
+    /// (``SocketHello``); false until its hello has come.
+    var sharesMemory: Bool {
+        hello.withLockedValue { $0?.sharesMemory ?? false }
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -157,6 +221,7 @@ final class CallSocketClientHandler: ChannelInboundHandler, @unchecked Sendable 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         switch frame.kind {
+        case .hello: hello.withLockedValue { $0 = SocketHello(decoding: frame.payload) }
         case .stdout: pending[frame.callID]?.output?(.stdout, frame.payload)
         case .stderr: pending[frame.callID]?.output?(.stderr, frame.payload)
         case .item: pending[frame.callID]?.output?(.item, frame.payload)
@@ -186,5 +251,55 @@ final class CallSocketClientHandler: ChannelInboundHandler, @unchecked Sendable 
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// The payload regions of one connection's calls: a region goes back here after a call that
+/// ended with its result, and the regions kept go after a while without a large call, so that an
+/// idle process does not hold a large payload's memory.
+final class PayloadRegionPool: Sendable {
+    private struct State {
+        var free: [PayloadRegion] = []
+        var lastUse = ContinuousClock.now
+        var sweeping = false
+    }
+    private let state = NIOLockedValueBox(State())
+    static let kept = 2
+    static let idle = Duration.seconds(10)
+
+    func acquire(capacity: Int) -> PayloadRegion? {
+        let reused = state.withLockedValue { state -> PayloadRegion? in
+            state.lastUse = .now
+            guard !state.free.isEmpty else { return nil }
+            let index = state.free.indices.max { state.free[$0].capacity < state.free[$1].capacity }!
+            return state.free.remove(at: index)
+        }
+        return reused ?? PayloadRegion.make(capacity: capacity)
+    }
+
+    func release(_ region: PayloadRegion) {
+        let sweep = state.withLockedValue { state -> Bool in
+            state.lastUse = .now
+            if state.free.count < Self.kept { state.free.append(region) }
+            let starts = !state.sweeping
+            state.sweeping = true
+            return starts
+        }
+        if sweep { scheduleSweep(in: Self.idle) }
+    }
+
+    private func scheduleSweep(in delay: Duration) {
+        MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(delay.components.seconds) * 1_000_000_000)) { [self] in
+            let again = state.withLockedValue { state -> Duration? in
+                let idle = ContinuousClock.now - state.lastUse
+                if idle >= Self.idle || state.free.isEmpty {
+                    state.free.removeAll()
+                    state.sweeping = false
+                    return nil
+                }
+                return Self.idle - idle
+            }
+            if let again { scheduleSweep(in: max(again, .seconds(1))) }
+        }
     }
 }

@@ -101,6 +101,12 @@ public struct DaemonClient: Sendable {
         self.callSocket = ProcessInfo.processInfo.environment[HoistEnvironment.callSocket] == "0" ? nil : callSocketPath.map(CallSocketClient.shared(path:))
     }
 
+    /// Calls of this process on this client's call socket whose argument went through shared
+    /// memory (``call(app:function:body:deadline:key:retry:bytes:sharedMemory:output:)``).
+    package var payloadRegionCalls: Int {
+        callSocket?.regionCalls ?? 0
+    }
+
     /// Where this client reaches the daemon, for messages: the socket's path or the URL.
     public var address: String { socketPath ?? baseURL }
 
@@ -177,8 +183,17 @@ public struct DaemonClient: Sendable {
     /// `nil` uses the function's default.
     /// `key` names the call so that ``cancel(call:)`` can stop it (``CallKey``).
     /// `bytes` says which payloads are raw bytes instead of JSON (``RawBytes``): the body, and
-    /// the result asked for.
-    public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, retry: RetryPolicy? = nil, bytes: RawBytes = [], output: OutputHandler? = nil) async throws -> ByteBuffer {
+    /// the result asked for. With `sharedMemory`, a large argument (1 MB and up) and result pass
+    /// through memory this process shares with the worker, not through the daemon's sockets, when
+    /// the daemon is on this machine (its call socket says so); only for functions that return
+    /// one result, not streams.
+    public func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, retry: RetryPolicy? = nil, bytes: RawBytes = [], sharedMemory: Bool = false, output: OutputHandler? = nil) async throws -> ByteBuffer {
+        try await call(app: app, function: function, body: body, deadline: deadline, key: key, retry: retry, bytes: bytes, sharedMemory: sharedMemory, resultReader: nil, output: output)
+    }
+
+    /// ``call(app:function:body:deadline:key:retry:bytes:sharedMemory:output:)``; a result that
+    /// comes in shared memory goes to `resultReader`, when given, and the buffer returned is empty.
+    package func call(app: String, function: String, body: ByteBuffer, deadline: Double? = nil, key: String? = nil, retry: RetryPolicy? = nil, bytes: RawBytes = [], sharedMemory: Bool, resultReader: ResultReader?, output: OutputHandler? = nil) async throws -> ByteBuffer {
         if let callSocket {
             let header = SocketCallHeader(
                 app: app, function: function, wantsOutput: output != nil, bytes: bytes,
@@ -186,7 +201,7 @@ public struct DaemonClient: Sendable {
                 retry: retry.flatMap { $0.attempts > 1 ? $0.headerValue : nil }, caller: NestedCall.current
             )
             do {
-                return try await callSocket.call(header, body: body, output: output)
+                return try await callSocket.call(header, body: body, output: output, sharedMemory: sharedMemory, resultReader: resultReader)
             } catch is CallSocketClient.NotSent {
                 // No call socket (a daemon of an older Hoist) or a connection that closed before
                 // the call was written: HTTP says what is wrong, or calls.

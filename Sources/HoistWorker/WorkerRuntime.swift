@@ -73,6 +73,18 @@ public enum WorkerRuntime {
             )
             return failureFrame(failure, callID: callID)
         }
+        // A caller on this machine may have left a large argument in its shared memory.
+        var region: RegionMapping?
+        if request.region {
+            do {
+                guard function is any BufferInvoking else {
+                    throw HoistError(.payloadRegion, "'\(request.function)' cannot take its arguments from a payload region")
+                }
+                region = try RegionMapping(try RegionReference(decoding: request.body))
+            } catch {
+                return failureFrame(CallFailure.from(error, function: request.function), callID: callID)
+            }
+        }
         let frames = FrameBatcher(channel: channel, callID: callID)
         var sink: OutputCapture.Sink?
         if request.wantsOutput {
@@ -89,7 +101,11 @@ public enum WorkerRuntime {
                 return WorkerFrame(kind: .result, callID: callID, payload: ByteBuffer(string: "null"))
             }
             let result: ByteBuffer
-            if let function = function as? any BufferInvoking {
+            if let region, let function = function as? any BufferInvoking {
+                let answer = try await function.invoke(region: region, bytes: request.bytes)
+                capture.end()
+                return regionAnswer(answer, callID: callID)
+            } else if let function = function as? any BufferInvoking {
                 let bytes = request.bytes
                 result = try await function.invoke(buffer: (consume request).body, bytes: bytes)
             } else {
@@ -100,6 +116,21 @@ public enum WorkerRuntime {
         } catch {
             capture.end()
             return failureFrame(CallFailure.from(error, function: function.name), callID: callID)
+        }
+    }
+
+    /// The answer to a call that came with a payload region: where its result lies, or the
+    /// result itself.
+    private static func regionAnswer(_ result: RegionResult, callID: UInt64) -> WorkerFrame {
+        var head = ByteBufferAllocator().buffer(capacity: 1 + RegionReference.size)
+        switch result {
+        case let .inline(bytes):
+            head.writeInteger(RegionReference.Answer.inline.rawValue)
+            return WorkerFrame(kind: .result, callID: callID, payload: head, tail: bytes)
+        case let .inRegion(reference):
+            head.writeInteger(RegionReference.Answer.inRegion.rawValue)
+            reference.write(to: &head)
+            return WorkerFrame(kind: .result, callID: callID, payload: head)
         }
     }
 

@@ -8,7 +8,7 @@ import Testing
 struct BytesTests {
     @Test("a driver's Data and [UInt8] arguments and results round-trip: raw alone, base64 beside other arguments, in runs")
     func throughRemoteFunction() throws {
-        try expectScenario("bytes", prints: ["flip=true", "flipQuiet=true", "flipBytes=true", "measure=\((1 << 20) + 4)", "empty=0", "run=[3, 2, 1]"])
+        try expectScenario("bytes", prints: ["flip=true", "flipQuiet=true", "flipBytes=true", "measure=\((1 << 20) + 4)", "empty=0", "run=[3, 2, 1]", "shoutBig=true", "regionCalls=true"])
     }
 
     @Test("over HTTP an octet-stream body and Accept carry raw bytes; JSON carries base64 or numbers; other functions refuse raw bodies")

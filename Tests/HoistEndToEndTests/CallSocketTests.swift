@@ -49,15 +49,28 @@ final class RawCallSocket: @unchecked Sendable {
         send(.call, id: id, Array(header.encode(allocator: ByteBufferAllocator()).readableBytesView) + Array(body.utf8))
     }
 
-    /// The next frame, or `nil` when the daemon closed the connection (or 30 s passed).
+    /// The daemon's first frame, once read.
+    private(set) var hello: SocketHello?
+
+    /// The next frame after the daemon's hello, or `nil` when the daemon closed the connection
+    /// (or 30 s passed).
     func read() -> (kind: WorkerFrame.Kind?, id: UInt64, payload: String)? {
+        guard let frame = readFrame() else { return nil }
+        if hello == nil, frame.kind == .hello {
+            hello = SocketHello(decoding: ByteBuffer(bytes: frame.payload))
+            return read()
+        }
+        return (frame.kind, frame.id, String(decoding: frame.payload, as: UTF8.self))
+    }
+
+    private func readFrame() -> (kind: WorkerFrame.Kind?, id: UInt64, payload: [UInt8])? {
         guard let head = read(exactly: 13) else { return nil }
         var buffer = ByteBuffer(bytes: head)
         let length = Int(buffer.readInteger(as: UInt32.self)!)
         let kind = WorkerFrame.Kind(rawValue: buffer.readInteger(as: UInt8.self)!)
         let id = buffer.readInteger(as: UInt64.self)!
         guard let payload = read(exactly: length - 9) else { return nil }
-        return (kind, id, String(decoding: payload, as: UTF8.self))
+        return (kind, id, payload)
     }
 
     private func read(exactly count: Int) -> [UInt8]? {

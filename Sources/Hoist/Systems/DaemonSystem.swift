@@ -74,7 +74,7 @@ struct DaemonSystem: SystemBackend {
 
     func call(_ call: SystemCall, output: DaemonClient.OutputHandler?) async throws -> ByteBuffer {
         let send: @Sendable (DaemonClient) async throws -> ByteBuffer = { client in
-            try await client.call(app: call.app, function: call.function, body: call.body, deadline: call.deadline, key: call.key, retry: call.retry, bytes: call.bytes, output: output)
+            try await client.call(app: call.app, function: call.function, body: call.body, deadline: call.deadline, key: call.key, retry: call.retry, bytes: call.bytes, sharedMemory: !call.streaming, resultReader: call.resultReader, output: output)
         }
         return call.spread ? try await group.withMember(send) : try await send(group.primary)
     }

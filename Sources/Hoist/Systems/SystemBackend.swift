@@ -65,6 +65,8 @@ package struct SystemCall: Sendable {
     var streaming: Bool = false
     /// Which payloads are raw bytes (only where the backend ``SystemBackend/carriesRawBytes``).
     var bytes: RawBytes = []
+    /// Decodes a result that comes in a payload region where it lies (``ResultReader``).
+    var resultReader: ResultReader?
 }
 
 /// A map as a system takes it: each input's arguments already encoded.

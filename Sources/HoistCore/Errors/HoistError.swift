@@ -13,7 +13,7 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
             case badArguments, unknownApp, unknownFunction, bodyTooLarge, workerCrashed
             case noWorkers, deployFailed, daemonUnavailable, badResponse, invalidName
             case notInApp, duplicateFunction, invalidConfiguration, protocolMismatch, internalError, unauthorized, timedOut, cancelled, unknownCall, unknownRun, runExists, runFinished, interrupted
-            case certificateMismatch, forbidden, misdirected, noFreeWorker
+            case certificateMismatch, forbidden, misdirected, noFreeWorker, payloadRegion
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -39,6 +39,9 @@ public struct HoistError: Error, CustomStringConvertible, Sendable, Equatable {
         /// A function called its own app while every worker was waiting on such nested calls,
         /// so none could ever take it (HTTP 503): a deadlock refused instead of entered.
         public static let noFreeWorker = Code(.noFreeWorker)
+        /// A worker could not use the shared memory a caller on its machine put a large payload in
+        /// (``RegionReference``); Hoist's client then sends the payload itself.
+        public static let payloadRegion = Code(.payloadRegion)
         /// A deploy did not produce working workers; the previous version still serves.
         public static let deployFailed = Code(.deployFailed)
         /// The daemon could not be reached or started.

@@ -113,6 +113,65 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
         return try resultCodec.encodeBuffer(result)
     }
 
+    /// ``invoke(buffer:bytes:)`` for a call whose arguments lie in a caller's payload region
+    /// (``RegionMapping``): they are read where they lie, and a large result is written straight
+    /// into the region (a `String` or raw bytes without a buffer between), a small one returned.
+    /// A result the region cannot take (no room left in shared memory) is returned too: the
+    /// function has run, and its caller must not send the call again to get it.
+    /// Raw `Data` or `[UInt8]` arguments are copied: the function may keep its argument, and the
+    /// region is the caller's to reuse.
+    package func invoke(region: RegionMapping, bytes: RawBytes) async throws -> RegionResult {
+        let result = try await call(arguments: region.argument, bytes: bytes)
+        let threshold = RegionReference.resultThreshold
+        if bytes.contains(.result), let data = result as? Data, data.count >= threshold,
+           let written = try? region.write(count: data.count, { data.copyBytes(to: $0) }) {
+            return .inRegion(written)
+        }
+        if bytes.contains(.result), let array = result as? [UInt8], array.count >= threshold,
+           let written = try? region.write(count: array.count, { target in array.withUnsafeBytes { target.copyMemory(from: $0) } }) {
+            return .inRegion(written)
+        }
+        if Result.self == String.self, !bytes.contains(.result) {
+            var text = unsafeBitCast(result, to: String.self)
+            let written = text.withUTF8 { utf8 -> RegionReference? in
+                let source = UnsafeRawBufferPointer(utf8)
+                guard source.count >= threshold, !JSONString.needsEscape(source) else { return nil }
+                return try? region.write(count: source.count + 2) { target in
+                    target[0] = 0x22
+                    target[source.count + 1] = 0x22
+                    UnsafeMutableRawBufferPointer(rebasing: target[1...source.count]).copyMemory(from: source)
+                }
+            }
+            if let written { return .inRegion(written) }
+        }
+        let buffer: ByteBuffer
+        if bytes.contains(.result), let raw = RawBytes.encode(result) {
+            buffer = raw
+        } else {
+            buffer = try resultCodec.encodeBuffer(result)
+        }
+        if buffer.readableBytes >= threshold, let written = try? region.write(result: buffer) {
+            return .inRegion(written)
+        }
+        return .inline(buffer)
+    }
+
+    private func call(arguments: Data, bytes: RawBytes) async throws -> Result {
+        let args: (repeat each Arg)
+        if bytes.contains(.argument) {
+            var copy = ByteBufferAllocator().buffer(capacity: arguments.count)
+            copy.adviseHugePages()
+            copy.writeBytes(arguments)
+            guard let value = RawBytes.decode(copy, as: (repeat each Arg).self) else {
+                throw ArgumentDecodingError(descriptor, "an \(RawBytes.mediaType) body is the raw bytes of one Data or [UInt8] argument; send JSON")
+            }
+            args = value
+        } else {
+            args = try ArgumentCodec.decode((repeat each Arg).self, from: arguments, descriptor: descriptor)
+        }
+        return try await self.body(repeat each args)
+    }
+
     /// Encodes arguments the way ``invoke(json:)`` on the far side decodes them.
     public func encodeArguments(_ args: repeat each Arg) throws -> Data {
         try ArgumentCodec.encode(repeat each args)
@@ -131,6 +190,14 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
 
     /// Decodes a result from its buffer: raw bytes when it was asked for as such
     /// (``RawBytes/result``), otherwise JSON.
+    /// ``decodeResult(_:raw:)`` of bytes where they lie, which are only read.
+    package func decodeResult(bytes: UnsafeRawBufferPointer, raw: Bool) throws -> Result {
+        if raw, Result.self == Data.self { return Data(bytes) as! Result }
+        if raw, Result.self == [UInt8].self { return Array(bytes.bindMemory(to: UInt8.self)) as! Result }
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return try resultCodec.decode(Data()) }
+        return try resultCodec.decode(Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none))
+    }
+
     package func decodeResult(_ buffer: ByteBuffer, raw: Bool) throws -> Result {
         if raw, let value = RawBytes.decode(buffer, as: Result.self) { return value }
         return try resultCodec.decode(buffer.dataView)
@@ -158,6 +225,15 @@ public struct Function<each Arg: Codable & Sendable, Result: Sendable>: HoistFun
 /// A function a worker can run from and into its own buffers (``Function/invoke(buffer:)``).
 package protocol BufferInvoking: Sendable {
     func invoke(buffer body: consuming ByteBuffer, bytes: RawBytes) async throws -> ByteBuffer
+    func invoke(region: RegionMapping, bytes: RawBytes) async throws -> RegionResult
+}
+
+/// Where a call that came with a payload region leaves its result.
+package enum RegionResult: Sendable {
+    /// Small: in the answer.
+    case inline(ByteBuffer)
+    /// Large: in the caller's region.
+    case inRegion(RegionReference)
 }
 
 extension Function: BufferInvoking {}

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// A call on the daemon's call socket (``HoistHome/callSocket``), where Hoist's own callers on
@@ -10,6 +11,10 @@ import NIOCore
 /// then `.result` (the result's bytes: JSON, or raw bytes when asked for and the function returns
 /// them) or `.failure` (JSON ``CallFailure``). A connection that closes cancels the calls on it
 /// that carry a key.
+///
+/// On connecting, the daemon first sends a `.hello` frame: its machine's boot id and the
+/// caller's pid as the daemon sees it. A caller that finds both its own shares memory with the
+/// daemon's workers, and may send a large argument as a ``RegionReference`` (``region``).
 package struct SocketCallHeader: Sendable, Equatable {
     package static let version: UInt8 = 1
 
@@ -27,6 +32,12 @@ package struct SocketCallHeader: Sendable, Equatable {
     package var retry: String?
     /// ``NestedCall/header``.
     package var caller: String?
+    /// The body is a ``RegionReference`` to the argument in the caller's shared memory, and the
+    /// result comes back as a ``RegionReference/Answer``.
+    package var region = false
+
+    /// The flag bit of ``region`` (beside those of `wantsOutput` and ``RawBytes``).
+    package static let regionFlag: UInt8 = 1 << 3
 
     package init(app: String, function: String, wantsOutput: Bool, bytes: RawBytes = [], timeout: String? = nil, key: String? = nil, retry: String? = nil, caller: String? = nil) {
         self.app = app
@@ -43,7 +54,7 @@ package struct SocketCallHeader: Sendable, Equatable {
         let texts = [app, function, timeout ?? "", key ?? "", retry ?? "", caller ?? ""]
         var buffer = allocator.buffer(capacity: 2 + texts.reduce(0) { $0 + 2 + $1.utf8.count })
         buffer.writeInteger(Self.version)
-        buffer.writeInteger(UInt8(wantsOutput ? 1 : 0) | bytes.rawValue)
+        buffer.writeInteger(UInt8(wantsOutput ? 1 : 0) | bytes.rawValue | (region ? Self.regionFlag : 0))
         for text in texts {
             buffer.writeInteger(UInt16(truncatingIfNeeded: text.utf8.count))
             buffer.writeString(text)
@@ -72,5 +83,44 @@ package struct SocketCallHeader: Sendable, Equatable {
             bytes: RawBytes(rawValue: flags).intersection([.argument, .result]),
             timeout: optional(texts[2]), key: optional(texts[3]), retry: optional(texts[4]), caller: optional(texts[5])
         )
+        region = flags & Self.regionFlag != 0
+    }
+}
+
+/// The call socket's first frame (``WorkerFrame/Kind/hello``, daemon → caller).
+package struct SocketHello: Sendable, Equatable {
+    /// `/proc/sys/kernel/random/boot_id`: the same on both ends only on one machine.
+    package var bootID: String
+    /// The caller's pid as the daemon sees it (`SO_PEERCRED`): the caller's own only in one pid namespace.
+    package var callerPID: Int32
+
+    package init(bootID: String, callerPID: Int32) {
+        self.bootID = bootID
+        self.callerPID = callerPID
+    }
+
+    /// This machine's boot id, or `nil` where the kernel does not say.
+    package static let machineBootID: String? = {
+        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
+
+    package func encode() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(callerPID)
+        buffer.writeString(bootID)
+        return buffer
+    }
+
+    package init?(decoding buffer: ByteBuffer) {
+        var buffer = buffer
+        guard let pid = buffer.readInteger(as: Int32.self), let text = buffer.readString(length: buffer.readableBytes) else { return nil }
+        self.init(bootID: text, callerPID: pid)
+    }
+
+    /// Whether a caller that got this hello shares the daemon's machine and pid namespace.
+    package var sharesMemory: Bool {
+        guard let own = Self.machineBootID, !bootID.isEmpty else { return false }
+        return own == bootID && callerPID == getpid()
     }
 }

@@ -8,7 +8,8 @@ import NIOCore
 /// output and results to their call.
 public struct WorkerFrame: Sendable {
     public enum Kind: UInt8, Sendable {
-        /// Worker → daemon, first frame: JSON ``WorkerHello``.
+        /// Worker → daemon, first frame: JSON ``WorkerHello``. On the call socket, daemon → caller,
+        /// first frame: ``SocketHello``.
         case hello = 1
         /// Daemon → worker: a ``CallRequest``.
         case call = 2
@@ -62,6 +63,9 @@ public struct CallRequest: Sendable {
     /// The body when the daemon holds it only until it is sent (``SentOnceBody``); `body` is
     /// then empty.
     package var sentOnce: SentOnceBody?
+    /// The body is a ``RegionReference`` to the argument in the caller's shared memory; the
+    /// worker answers with a ``RegionReference/Answer``.
+    package var region = false
 
     public init(function: String, wantsOutput: Bool, bytes: RawBytes = [], body: ByteBuffer) {
         self.function = function
@@ -82,7 +86,7 @@ public struct CallRequest: Sendable {
         var buffer = allocator.buffer(capacity: 3 + function.utf8.count)
         buffer.writeInteger(UInt16(function.utf8.count))
         buffer.writeString(function)
-        buffer.writeInteger(UInt8(wantsOutput ? 1 : 0) | bytes.rawValue)
+        buffer.writeInteger(UInt8(wantsOutput ? 1 : 0) | bytes.rawValue | (region ? SocketCallHeader.regionFlag : 0))
         return buffer
     }
 
@@ -96,6 +100,7 @@ public struct CallRequest: Sendable {
         self.wantsOutput = flags & 1 != 0
         self.bytes = RawBytes(rawValue: flags).intersection([.argument, .result])
         self.body = buffer
+        self.region = flags & SocketCallHeader.regionFlag != 0
     }
 }
 

@@ -85,6 +85,8 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
     private let logger: Logger
     /// Set once the peer's uid is known to be allowed; nothing is read before.
     private var allowed = false
+    /// The peer's pid, which a payload region it names must belong to.
+    private var peerPID: Int32 = 0
     /// The calls in flight on this connection and their keys, touched on its event loop only:
     /// a cancel frame or the connection's end cancels them by key.
     private var inFlight: [UInt64: String?] = [:]
@@ -109,6 +111,10 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
         credentials.whenComplete { [self] result in
             if case let .success(peer) = result, allowedUIDs.contains(peer.uid) {
                 allowed = true
+                peerPID = peer.pid
+                // Tells the caller whether it shares this machine's memory (SocketHello).
+                let hello = SocketHello(bootID: SocketHello.machineBootID ?? "", callerPID: peer.pid)
+                channel.writeAndFlush(WorkerFrame(kind: .hello, callID: 0, payload: hello.encode()), promise: nil)
             } else {
                 let who = (try? result.get()).map { "uid \($0.uid)" } ?? "a peer whose uid could not be read"
                 logger.warning("refused a call-socket connection from \(who): this daemon serves only its own user (uid \(getuid())) and root")
@@ -138,7 +144,7 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
     private func start(_ frame: WorkerFrame, context: ChannelHandlerContext) {
         let id = frame.callID
         var body = frame.payload
-        let plan: CallPlan, wantsOutput: Bool
+        let plan: CallPlan, wantsOutput: Bool, region: Bool
         do {
             let header = try SocketCallHeader(decoding: &body)
             guard inFlight[id] == nil else {
@@ -152,6 +158,10 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
             guard body.readableBytes <= routes.configuration.maxBodyBytes else {
                 throw routes.tooLargeFailure(length: body.readableBytes, limit: routes.configuration.maxBodyBytes)
             }
+            if header.region {
+                try checkRegion(body, plan: plan)
+            }
+            region = header.region
         } catch {
             reply(context, Self.failure(id, error))
             return
@@ -180,7 +190,9 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
             }
         }
         let sink = output
-        let request = plan.request(wantsOutput: wantsOutput, body: consume body)
+        var planned = plan.request(wantsOutput: wantsOutput, body: consume body)
+        planned.region = region
+        let request = planned
         let calls = routes.calls
         let finish: @Sendable (Result<ByteBuffer, any Error>) -> Void = { outcome in
             let answer: WorkerFrame
@@ -227,6 +239,21 @@ private final class CallSocketHandler: ChannelInboundHandler, @unchecked Sendabl
             } catch {
                 finish(.failure(error))
             }
+        }
+    }
+
+    /// A payload region must be the caller's own, hold no more than a body may, and serve a
+    /// function that returns one result.
+    private func checkRegion(_ body: ByteBuffer, plan: CallPlan) throws {
+        let reference = try RegionReference(decoding: body)
+        guard reference.pid == peerPID else {
+            throw HoistError(.payloadRegion, "a call named a payload region of pid \(reference.pid), and the caller is pid \(peerPID) here; send the payload itself")
+        }
+        guard Int(reference.length) <= routes.configuration.maxBodyBytes else {
+            throw routes.tooLargeFailure(length: Int(reference.length), limit: routes.configuration.maxBodyBytes)
+        }
+        guard plan.descriptor.streams != true else {
+            throw HoistError(.payloadRegion, "'\(plan.function)' streams its result; send its arguments themselves, not in a payload region")
         }
     }
 

@@ -633,6 +633,12 @@ struct TestApp: HoistApp {
         print("empty=\(try await flip.to(.local)(Data()).count)")
         let run = try await flip.to(.local).spawn(Data([1, 2, 3]))
         print("run=\(Array(try await run.value()))")
+        // 1 MB and up, arguments and results go through memory shared with the worker: the
+        // calls above from the second on (the daemon's hello comes with the first), and this one,
+        // whose `String` result is decoded where it lies.
+        let text = String(repeating: "hoist ", count: 400_000)
+        print("shoutBig=\(try await shout.to(.local).quiet()(text) == text.uppercased())")
+        print("regionCalls=\(DaemonClient.local().payloadRegionCalls >= 4)")
     }
 
     /// The daemon on the host's address: plain HTTP with a token (`.none`) on hoist-a, HTTPS with
