@@ -10,18 +10,20 @@ import Glibc
 
 @Suite("Large payloads through shared memory", .serialized)
 struct PayloadRegionTests {
-    /// A client on the daemon's call socket, as Hoist's own calls are made.
-    static func client(_ daemon: TestDaemon) -> DaemonClient {
-        DaemonClient(socketPath: daemon.home.daemonSocket, token: nil, callSocketPath: daemon.home.callSocket)
+    /// The test app deployed, and a client on the daemon's call socket, as Hoist's own calls are
+    /// made, that has had the daemon's hello: it comes with the first call, and a call before it
+    /// goes the usual way.
+    static func connected(_ daemon: TestDaemon) async throws -> DaemonClient {
+        try await daemon.deploy()
+        let client = DaemonClient(socketPath: daemon.home.daemonSocket, token: nil, callSocketPath: daemon.home.callSocket)
+        _ = try await client.call(app: "testapp", function: "add", body: ByteBuffer(string: "[1,2]"))
+        return client
     }
 
     @Test("a large argument and result pass through shared memory on the daemon's machine, and come to what they come to without it")
     func roundTrips() async throws {
         try await withDaemon { daemon in
-            try await daemon.deploy()
-            let client = Self.client(daemon)
-            // The daemon's hello comes with the first call; a call before it goes the usual way.
-            _ = try await client.call(app: "testapp", function: "add", body: ByteBuffer(string: "[1,2]"))
+            let client = try await Self.connected(daemon)
             let text = String((0..<(3 << 19)).map { _ in "abcdefghij".randomElement()! })
             let json = ByteBuffer(string: "\"\(text)\"")
             let shouted = try await client.call(app: "testapp", function: "shout", body: json, sharedMemory: true)
@@ -49,9 +51,7 @@ struct PayloadRegionTests {
     @Test("a call whose worker is killed is retried under its policy and reads its argument again from the region")
     func retriedFromRegion() async throws {
         try await withDaemon { daemon in
-            try await daemon.deploy()
-            let client = Self.client(daemon)
-            _ = try await client.call(app: "testapp", function: "add", body: ByteBuffer(string: "[1,2]"))
+            let client = try await Self.connected(daemon)
             let victim = try await daemon.whoami().pid
             let path = daemon.home.root + "/region-handshake"
             let bulk = String(repeating: "r", count: 3 << 20)
